@@ -1,0 +1,60 @@
+"""The service registry: who provides ``threads``, ``messages``, ``inference``...
+
+Several extensions may provide one service; ``settings.json`` ``modules`` names the chosen one,
+otherwise the first registered wins. Consumers look services up at call time, so swapping a
+provider takes effect on the next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from jan.sdk.errors import Unavailable
+from jan.sdk.extension import Disposable
+
+
+class ServiceRegistry:
+    def __init__(self, choose: Callable[[str], str | None]) -> None:
+        self._providers: dict[str, dict[str, Any]] = {}
+        self._choose = choose
+
+    def provide(self, name: str, impl: Any, *, provider: str) -> Disposable:
+        self._providers.setdefault(name, {})[provider] = impl
+
+        def remove() -> None:
+            impls = self._providers.get(name, {})
+            if impls.get(provider) is impl:
+                del impls[provider]
+
+        return Disposable(remove)
+
+    def providers(self, name: str) -> list[str]:
+        return list(self._providers.get(name, {}))
+
+    def get(self, name: str, *, provider: str | None = None) -> Any:
+        impls = self._providers.get(name, {})
+        wanted = provider or self._choose(name)
+        if wanted is not None:
+            if wanted in impls:
+                return impls[wanted]
+            raise Unavailable(f"Service '{name}' provider '{wanted}' is not active")
+        if impls:
+            return next(iter(impls.values()))
+        raise Unavailable(f"No extension provides the '{name}' service")
+
+
+class ScopedServices:
+    """The view of the registry one extension gets: provides in its own name."""
+
+    def __init__(self, registry: ServiceRegistry, owner: str, own: Callable[[Disposable], Any]):
+        self._registry, self._owner, self._own = registry, owner, own
+
+    def provide(self, name: str, impl: Any) -> Disposable:
+        return self._own(self._registry.provide(name, impl, provider=self._owner))
+
+    def get(self, name: str, *, provider: str | None = None) -> Any:
+        return self._registry.get(name, provider=provider)
+
+    def providers(self, name: str) -> list[str]:
+        return self._registry.providers(name)

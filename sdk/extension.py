@@ -1,0 +1,94 @@
+"""What an extension is, and what the host gives it (``ctx``).
+
+An extension is a folder with an ``extension.toml`` manifest whose ``main`` names a class
+(``"module:Class"``). The host instantiates it, calls ``activate(ctx)`` when one of its
+activation events fires, calls its ``register_*`` hooks, and later ``deactivate()``.
+Everything registered through ``ctx`` is a ``Disposable`` owned by the extension and is
+released on unload, so a reload never leaves stale routes, handlers, services or tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from .storage import Folder
+
+T = TypeVar("T")
+Handler = Callable[[str, Any], Any | Awaitable[Any]]
+
+
+class Disposable:
+    """Something that can be taken back exactly once."""
+
+    def __init__(self, dispose: Callable[[], None]) -> None:
+        self._dispose: Callable[[], None] | None = dispose
+
+    def dispose(self) -> None:
+        fn, self._dispose = self._dispose, None
+        if fn is not None:
+            fn()
+
+    @property
+    def disposed(self) -> bool:
+        return self._dispose is None
+
+
+@runtime_checkable
+class EventBus(Protocol):
+    def on(self, pattern: str, handler: Handler) -> Disposable:
+        """Call ``handler(topic, data)`` for every event whose topic matches ``pattern``."""
+    async def emit(self, topic: str, data: Any = None) -> None:
+        """Deliver to every matching handler; returns once all were scheduled."""
+    async def request(self, topic: str, data: Any = None, *, timeout: float = 30.0) -> Any:
+        """Deliver and await the first handler result that is not ``None``."""
+
+
+@runtime_checkable
+class Services(Protocol):
+    def provide(self, name: str, impl: Any) -> Disposable: ...
+    def get(self, name: str, *, provider: str | None = None) -> Any:
+        """The chosen (or the named) provider's implementation; ``Unavailable`` if none."""
+    def providers(self, name: str) -> list[str]: ...
+
+
+@runtime_checkable
+class Context(Protocol):
+    """What ``activate(ctx)`` receives."""
+
+    id: str
+    settings: dict[str, Any]
+    """This extension's settings: manifest defaults overlaid by ``settings.json``."""
+    log: logging.Logger
+    storage: Folder
+    """A folder of the extension's own inside the data folder."""
+    data: Folder
+    """The whole data folder (confined: no path can escape it)."""
+    events: EventBus
+    services: Services
+    host_settings: dict[str, Any]
+    """The parsed ``settings.json`` (read-only view)."""
+
+    def exports(self, extension_id: str) -> Any:
+        """What another (active) extension's ``activate`` returned."""
+    def add(self, disposable: Disposable) -> Disposable:
+        """Own ``disposable``: it is disposed when this extension is unloaded."""
+    def on_dispose(self, fn: Callable[[], Any]) -> Disposable: ...
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> Any:
+        """Run a background task owned by this extension (cancelled on unload)."""
+
+
+class Extension:
+    """Base class for extensions. Override what you need; all methods are optional."""
+
+    ctx: Context
+
+    def activate(self, ctx: Context) -> Any:
+        """Set up; return an exports object other extensions may use via ``ctx.exports``."""
+        self.ctx = ctx
+        return None
+
+    def deactivate(self) -> Any:
+        """Release anything not registered through ``ctx`` (may be async)."""
+        return None

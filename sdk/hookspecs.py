@@ -1,0 +1,31 @@
+"""The hooks an extension can implement, each a ``register_*(register)`` call.
+
+Implement them as methods of your extension class decorated with ``@hookimpl``; the host calls
+each one once, right after ``activate(ctx)``, and takes back everything registered when the
+extension is deactivated or reloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("jan")
+hookimpl = pluggy.HookimplMarker("jan")
+
+
+@hookspec
+def register_routes(register: Callable[..., Any]) -> None:
+    """Add HTTP routes: ``register(path, endpoint, methods=["GET"])``; endpoint is async."""
+
+
+@hookspec
+def register_commands(register: Callable[..., Any]) -> None:
+    """Add CLI commands: ``register(name, help, configure=fn(parser), run=fn(args, ctx))``."""
+
+
+@hookspec
+def register_model_catalog(register: Callable[..., Any]) -> None:
+    """Add downloadable models: ``register(model_json_dict)`` for each catalogue entry."""

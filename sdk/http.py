@@ -1,0 +1,123 @@
+"""Helpers for route handlers: parse and validate requests, answer JSON and SSE.
+
+Route endpoints are Starlette endpoints (``async def endpoint(request) -> Response``);
+these helpers make every bad input a 400 naming the field, in OpenAI's error shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from .errors import ApiError, InvalidRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+__all__ = [
+    "Request", "Response", "JSONResponse", "StreamingResponse",
+    "read_body", "parse", "json_response", "sse_response", "PageQuery", "page_query",
+    "validation_message",
+]
+
+
+def validation_message(exc: ValidationError) -> tuple[str, str | None]:
+    """The first pydantic error as ``(message, param)``, e.g. ``("limit: ...", "limit")``."""
+    err = exc.errors()[0]
+    param = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or None
+    msg = err.get("msg", "invalid value")
+    return (f"Invalid '{param}': {msg}" if param else msg), param
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate ``data`` into ``model`` or raise a 400 naming the offending field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        message, param = validation_message(exc)
+        raise InvalidRequest(message, param=param) from None
+
+
+async def read_body(request: Request, model: type[M] | None = None, *, optional: bool = False):
+    """The request's JSON body, validated into ``model`` when given.
+
+    An empty body is ``{}`` when ``optional``; malformed JSON or a non-object is a 400.
+    """
+    raw = await request.body()
+    if not raw.strip():
+        if not optional:
+            raise InvalidRequest("Request body must be a JSON object", param=None)
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("Request body must be a JSON object")
+    return parse(model, data) if model is not None else data
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _sse_line(payload: Any, event: str | None = None) -> bytes:
+    text = payload if isinstance(payload, str) else json.dumps(
+        payload, ensure_ascii=False, separators=(",", ":"))
+    prefix = f"event: {event}\n" if event else ""
+    return f"{prefix}data: {text}\n\n".encode()
+
+
+def sse_response(events: AsyncIterator[Any], *, done: bool = True) -> StreamingResponse:
+    """Stream ``events`` as Server-Sent Events, then ``data: [DONE]``.
+
+    Items are JSON-able payloads or ``(event_name, payload)`` tuples. An ``ApiError`` raised
+    mid-stream becomes an ``error`` event in OpenAI's shape instead of a cut connection; any
+    other exception becomes a generic server error (never a traceback).
+    """
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for item in events:
+                if isinstance(item, tuple):
+                    yield _sse_line(item[1], event=item[0])
+                else:
+                    yield _sse_line(item)
+        except ApiError as exc:
+            yield _sse_line(exc.body())
+        except Exception:  # noqa: BLE001 - reported to the client without internals
+            import logging
+
+            logging.getLogger("jan.http").exception("stream failed")
+            yield _sse_line(ApiError("Internal error while streaming").body())
+        if done:
+            yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+class PageQuery(BaseModel):
+    limit: int = 20
+    order: Literal["asc", "desc"] = "desc"
+    after: str | None = None
+    before: str | None = None
+
+
+def page_query(request: Request, *, max_limit: int = 100) -> PageQuery:
+    """Parse ``limit`` (1..max_limit), ``order`` (asc|desc), ``after``, ``before``."""
+    q = parse(PageQuery, dict(request.query_params))
+    if not 1 <= q.limit <= max_limit:
+        raise InvalidRequest(f"Invalid 'limit': must be between 1 and {max_limit}", param="limit")
+    return q

@@ -1,0 +1,225 @@
+"""Data-folder primitives: the only way extensions touch files.
+
+A ``Folder`` is confined to one root directory. Every relative path handed to it is checked:
+no absolute paths, no ``..``, no NUL bytes, and no symlink that resolves outside the root.
+Writes are atomic (temp file + fsync + rename + directory fsync); JSONL appends are whole lines
+under a per-file lock, so concurrent writers never interleave and a crash never leaves half a
+record that later readers cannot skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidRequest
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
+
+
+class UnsafePath(InvalidRequest):
+    """A path or id that would escape its folder."""
+
+    code = "invalid_path"
+
+
+def check_id(value: str, *, what: str = "id") -> str:
+    """Return ``value`` if it is safe to use as one path component, else raise ``UnsafePath``.
+
+    Ids become folder names, so they are restricted to letters, digits and ``._@+-``, must not
+    start with a dot, and are at most 200 characters.
+    """
+    if not isinstance(value, str) or not _SAFE_ID.match(value) or value in {".", ".."}:
+        raise UnsafePath(f"Invalid {what}: {value!r}", param=what)
+    return value
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    key = str(path)
+    with _locks_guard:
+        lock = _locks.get(key)
+        if lock is None:
+            lock = _locks[key] = threading.Lock()
+        return lock
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold a lock for ``path`` across threads of this process and across processes (flock)."""
+    import fcntl
+
+    with _lock_for(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = path.with_name(path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode())
+
+
+def append_line(path: Path, obj: Any) -> None:
+    """Append one JSON object as one line, durably, under the file's lock.
+
+    If a previous writer crashed mid-line, the torn tail is terminated first so the new record
+    starts on its own line and stays readable.
+    """
+    line = (dumps(obj) + "\n").encode()
+    with file_lock(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                with open(path, "rb") as f:
+                    f.seek(size - 1)
+                    if f.read(1) != b"\n":
+                        line = b"\n" + line
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_lines(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Parse a JSONL file; return the records and the 1-based numbers of lines that failed."""
+    records: list[dict[str, Any]] = []
+    bad: list[int] = []
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return records, bad
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            bad.append(number)
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+        else:
+            bad.append(number)
+    return records, bad
+
+
+class Folder:
+    """A directory that only hands out paths inside itself."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+
+    def path(self, *parts: str) -> Path:
+        """Resolve ``parts`` under the root, refusing traversal, absolute paths and escapes."""
+        for part in parts:
+            if not isinstance(part, str) or not part or "\x00" in part:
+                raise UnsafePath(f"Invalid path component: {part!r}", param="path")
+            pure = Path(part)
+            if pure.is_absolute() or ".." in pure.parts:
+                raise UnsafePath(f"Path escapes the data folder: {part!r}", param="path")
+        candidate = self.root.joinpath(*parts)
+        resolved = candidate.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise UnsafePath(f"Path escapes the data folder: {'/'.join(parts)!r}", param="path")
+        return candidate
+
+    def sub(self, *parts: str) -> Folder:
+        """A ``Folder`` for a subdirectory (created if missing)."""
+        path = self.path(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return Folder(path)
+
+    def exists(self, *parts: str) -> bool:
+        return self.path(*parts).exists()
+
+    def read_json(self, *parts: str) -> Any:
+        with self.path(*parts).open("rb") as f:
+            return json.load(f)
+
+    def write_json(self, *parts: str, value: Any) -> None:
+        atomic_write_json(self.path(*parts), value)
+
+    def write_bytes(self, *parts: str, data: bytes) -> None:
+        atomic_write_bytes(self.path(*parts), data)
+
+    def append_jsonl(self, *parts: str, value: Any) -> None:
+        append_line(self.path(*parts), value)
+
+    def read_jsonl(self, *parts: str) -> tuple[list[dict[str, Any]], list[int]]:
+        return read_lines(self.path(*parts))
+
+    def list_dirs(self, *parts: str) -> list[str]:
+        """Names of the real (non-symlinked-out, non-hidden) subdirectories, sorted."""
+        base = self.path(*parts) if parts else self.root
+        if not base.is_dir():
+            return []
+        names = []
+        for entry in os.scandir(base):
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            try:
+                self.path(*parts, entry.name)
+            except UnsafePath:
+                continue
+            names.append(entry.name)
+        return sorted(names)
+
+    def remove_tree(self, *parts: str) -> None:
+        """Delete a subdirectory; the root itself can never be removed this way."""
+        if not parts:
+            raise UnsafePath("Refusing to remove the data folder itself", param="path")
+        target = self.path(*parts)
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            # Move aside first so a crash mid-delete never leaves a half-deleted live folder.
+            trash = target.with_name(f".{target.name}.deleting")
+            os.replace(target, trash)
+            shutil.rmtree(trash, ignore_errors=True)
