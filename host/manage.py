@@ -20,6 +20,21 @@ def add_extension_commands(sub: argparse._SubParsersAction,
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_list)
 
+    p = ext_sub.add_parser("install", help="install from a folder, wheel, sdist or PyPI name")
+    common(p)
+    p.add_argument("source")
+    p.set_defaults(handler=cmd_install)
+
+    p = ext_sub.add_parser("uninstall", help="remove an installed extension")
+    common(p)
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_uninstall)
+
+    p = ext_sub.add_parser("new", help="scaffold a working extension in the data folder")
+    common(p)
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_new)
+
     for name, enabled in (("enable", True), ("disable", False)):
         p = ext_sub.add_parser(name, help=f"{name} an extension (persisted in settings.json)")
         common(p)
@@ -71,4 +86,48 @@ def cmd_toggle(args: argparse.Namespace) -> int:
     settings.disabled_extensions = disabled
     save_settings(folder, settings)
     print(f"{args.id}: {'enabled' if args.enabled else 'disabled'}", file=sys.stderr)
+    return 0
+
+
+def _extensions_dir(args: argparse.Namespace):  # noqa: ANN202
+    return resolve_data_folder(args.data_folder) / "extensions"
+
+
+def _guarded(fn):  # noqa: ANN001, ANN202 - turns InstallError into a message and exit 1
+    def run(args: argparse.Namespace) -> int:
+        from .install import InstallError
+
+        try:
+            return fn(args)
+        except InstallError as exc:
+            print(f"jan: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+@_guarded
+def cmd_install(args: argparse.Namespace) -> int:
+    from .install import install
+
+    manifest = install(args.source, _extensions_dir(args))
+    print(f"installed {manifest.id} {manifest.version}")
+    return 0
+
+
+@_guarded
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from .install import uninstall
+
+    for folder in uninstall(args.id, _extensions_dir(args)):
+        print(f"removed {folder}")
+    return 0
+
+
+@_guarded
+def cmd_new(args: argparse.Namespace) -> int:
+    from .install import scaffold
+
+    folder = scaffold(args.name, _extensions_dir(args))
+    print(f"created {folder}: edit main.py; a running `jan serve` picks it up")
     return 0

@@ -12,6 +12,7 @@ import fnmatch
 import graphlib
 import inspect
 import logging
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -151,8 +152,8 @@ class ExtensionHost:
     def plan(self) -> list[str]:
         """Check versions, dependencies and cycles; return ids in activation order."""
         for rec in self.records.values():
-            if rec.state == "failed" and rec.instance is None:
-                rec.state, rec.reason = "inactive", None
+            if rec.state in ("failed", "disabled") and rec.instance is None:
+                rec.state, rec.reason = "inactive", None  # re-evaluated below
             if rec.id in self.settings.disabled_extensions:
                 rec.state, rec.reason = "disabled", "disabled in settings.json"
             elif not satisfies(HOST_API_VERSION, rec.manifest.engines.jan):
@@ -215,6 +216,9 @@ class ExtensionHost:
         return rec.exports
 
     def instantiate(self, rec: Record) -> tuple[Any, str]:
+        deps = rec.candidate.folder / ".deps"  # the extension's own installed requirements
+        if deps.is_dir() and str(deps) not in sys.path:
+            sys.path.append(str(deps))
         target, package = loader.import_extension(rec.candidate.folder, rec.id, rec.manifest.main)
         return (target() if inspect.isclass(target) else target), package
 

@@ -29,7 +29,8 @@ class Jan:
     def __init__(self, data_folder: str | os.PathLike[str] | None = None, *,
                  settings: Settings | None = None, bundled: Path | None | bool = True,
                  entry_points: bool = True, api_key: str | None = None,
-                 core_services: bool = True) -> None:
+                 core_services: bool = True, watch: bool = False,
+                 watch_bundled: bool = False) -> None:
         self.data_folder = resolve_data_folder(data_folder)
         self.settings = settings or load_settings(self.data_folder)
         folder = bundled_folder() if bundled is True else (bundled or None)
@@ -40,6 +41,7 @@ class Jan:
         self.core_errors: dict[str, str] = {}
         self.started_at: float | None = None
         self.reloader: Any = None
+        self.watch, self.watch_bundled = watch, watch_bundled
         server = self.settings.server
         key = api_key or os.environ.get("JAN_API_KEY") or server.api_key
         self.api_key = key
@@ -73,6 +75,11 @@ class Jan:
             self._start_core_services()
         self.host.load_records()
         await self.host.start()
+        if self.watch:
+            from .reload import Reloader
+
+            self.reloader = Reloader(self, watch_bundled=self.watch_bundled)
+            await self.reloader.start()
         self.started_at = time.time()
 
     def _start_core_services(self) -> None:

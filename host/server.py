@@ -15,9 +15,8 @@ log = logging.getLogger("jan.host.server")
 
 def serve(*, data_folder: str | None, host: str, port: int, api_key: str | None = None,
           reload_bundled: bool = False) -> int:
-    jan = Jan(data_folder, api_key=api_key)
+    jan = Jan(data_folder, api_key=api_key, watch=True, watch_bundled=reload_bundled)
     require_key_for(host, jan.api_key)
-    jan.watch_bundled = reload_bundled
     config = uvicorn.Config(
         jan.app, host=host, port=port, lifespan="on", interface="asgi3", log_level="warning",
         timeout_graceful_shutdown=int(os.environ.get("JAN_SHUTDOWN_GRACE", "10")),

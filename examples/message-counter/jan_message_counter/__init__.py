@@ -1,0 +1,1 @@
+"""An example third-party extension (see extension.toml and main.py)."""
