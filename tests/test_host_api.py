@@ -86,9 +86,9 @@ async def test_cors_allowlist(make_host):
             assert "access-control-allow-origin" not in other.headers
 
 
-def test_real_server_answers_health_fast_and_stops_on_sigterm(data_folder):
+def test_real_server_answers_health_fast_and_stops_on_sigterm(jan_server):
     started = time.monotonic()
-    server = start_server(data_folder)
+    server = jan_server()
     elapsed = time.monotonic() - started
     body = httpx.get(server.url + "/health").json()
     assert {e["id"] for e in body["extensions"]} >= {"chat", "models", "assistants", "threads",

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import asgi_client
 from host_fixtures import write_extension
 
