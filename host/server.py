@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
 import uvicorn
 
@@ -23,6 +24,10 @@ def serve(*, data_folder: str | None, host: str, port: int, api_key: str | None 
         access_log=False,
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal it caught once its graceful shutdown is done; with these
+    # no-op handlers in place that re-raise lands here, and a clean shutdown exits 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     print(f"jan: serving {jan.data_folder} on http://{host}:{port}/v1", flush=True)
     server.run()
     return 0 if server.started else 1

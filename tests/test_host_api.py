@@ -101,3 +101,41 @@ def test_real_server_answers_health_fast_and_stops_on_sigterm(jan_server):
 def test_non_loopback_bind_requires_a_key(data_folder):
     with pytest.raises(RuntimeError, match="without an API key"):
         start_server(data_folder, args=["--host", "0.0.0.0"], wait=20)
+
+
+SLOW_BODY = """
+    import asyncio
+    from jan.sdk import Extension, hookimpl
+    from jan.sdk.http import StreamingResponse
+
+    class Ext(Extension):
+        @hookimpl
+        def register_routes(self, register):
+            register("/x/slow", self.slow, methods=["GET"])
+
+        async def slow(self, request):
+            async def body():
+                for i in range(10):
+                    await asyncio.sleep(0.1)
+                    yield f"{i}\\n".encode()
+            return StreamingResponse(body())
+
+        def deactivate(self):
+            (self.ctx.storage.path("deactivated")).write_text("yes")
+
+        def activate(self, ctx):
+            self.ctx = ctx
+"""
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_deactivates(jan_server, data_folder):
+    write_extension(data_folder / "extensions", "slow", body=SLOW_BODY)
+    server = jan_server()
+    with httpx.stream("GET", server.url + "/x/slow", timeout=10) as r:
+        lines = r.iter_lines()
+        assert next(lines) == "0"
+        server.proc.send_signal(signal.SIGTERM)
+        rest = list(lines)
+    assert rest == [str(i) for i in range(1, 10)]
+    assert server.proc.wait(20) == 0
+    assert (data_folder / "storage" / "slow" / "deactivated").read_text() == "yes"
