@@ -19,7 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jan.sdk.errors import ApiError, NotFound, Unauthorized
 
-from .registry import ExtensionHost, RouteSpec
+from .hooks import RouteSpec
+from .registry import ExtensionHost
 
 log = logging.getLogger("jan.host.app")
 

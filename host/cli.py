@@ -11,7 +11,7 @@ from typing import Any
 
 from . import __version__
 from .config import load_settings, resolve_data_folder
-from .registry import CommandSpec
+from .hooks import CommandSpec
 
 log = logging.getLogger("jan.cli")
 HOST_COMMANDS = {"serve", "extensions"}

@@ -30,29 +30,12 @@ from .config import Settings
 from .context import ExtensionContext
 from .discovery import Candidate, discover
 from .events import EventBus
+from .hooks import CommandSpec, RouteSpec, collect_commands, collect_routes
 from .manifest import satisfies
 from .services import ServiceRegistry
 
 log = logging.getLogger("jan.host.registry")
 HOST_PROVIDER = "host"
-
-
-@dataclass
-class RouteSpec:
-    path: str
-    endpoint: Callable[..., Any]
-    methods: list[str]
-    owner: str
-    name: str | None = None
-
-
-@dataclass
-class CommandSpec:
-    name: str
-    help: str
-    configure: Callable[[Any], Any] | None
-    run: Callable[..., Any] | None
-    owner: str
 
 
 @dataclass(eq=False)
@@ -269,29 +252,10 @@ class ExtensionHost:
         return True
 
     def _collect_routes(self, ext_id: str) -> list[RouteSpec]:
-        routes: list[RouteSpec] = []
-
-        def register(path: str, endpoint: Callable[..., Any], methods: list[str] | None = None,
-                     name: str | None = None) -> None:
-            routes.append(RouteSpec(path, endpoint, [m.upper() for m in methods or ["GET"]],
-                                    ext_id, name))
-
-        for impl in self.pm.hook.register_routes.get_hookimpls():
-            if impl.plugin_name == ext_id:
-                impl.function(register=register)
-        return routes
+        return collect_routes(self.pm, ext_id)
 
     def collect_commands(self, ext_id: str, instance: Any) -> list[CommandSpec]:
-        commands: list[CommandSpec] = []
-
-        def register(name: str, help: str = "", configure: Callable | None = None,
-                     run: Callable | None = None) -> None:
-            commands.append(CommandSpec(name, help, configure, run, ext_id))
-
-        fn = getattr(instance, "register_commands", None)
-        if fn is not None:
-            fn(register=register)
-        return commands
+        return collect_commands(ext_id, instance)
 
     def dependents(self, ext_id: str) -> list[str]:
         return [r.id for r in self.records.values()

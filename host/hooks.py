@@ -1,0 +1,56 @@
+"""What extensions register through hooks: routes and CLI commands, collected per extension."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+
+@dataclass
+class RouteSpec:
+    path: str
+    endpoint: Callable[..., Any]
+    methods: list[str]
+    owner: str
+    name: str | None = None
+
+
+@dataclass
+class CommandSpec:
+    name: str
+    help: str
+    configure: Callable[[Any], Any] | None
+    run: Callable[..., Any] | None
+    owner: str
+
+
+def collect_routes(pm: pluggy.PluginManager, ext_id: str) -> list[RouteSpec]:
+    """Call one plugin's ``register_routes`` so every route is tagged with its owner."""
+    routes: list[RouteSpec] = []
+
+    def register(path: str, endpoint: Callable[..., Any], methods: list[str] | None = None,
+                 name: str | None = None) -> None:
+        routes.append(RouteSpec(path, endpoint, [m.upper() for m in methods or ["GET"]],
+                                ext_id, name))
+
+    for impl in pm.hook.register_routes.get_hookimpls():
+        if impl.plugin_name == ext_id:
+            impl.function(register=register)
+    return routes
+
+
+def collect_commands(ext_id: str, instance: Any) -> list[CommandSpec]:
+    """Ask an (imported, not necessarily active) extension for its CLI commands."""
+    commands: list[CommandSpec] = []
+
+    def register(name: str, help: str = "", configure: Callable | None = None,
+                 run: Callable | None = None) -> None:
+        commands.append(CommandSpec(name, help, configure, run, ext_id))
+
+    fn = getattr(instance, "register_commands", None)
+    if fn is not None:
+        fn(register=register)
+    return commands
