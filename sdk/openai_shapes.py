@@ -131,7 +131,7 @@ def cursor_window(
     if before is not None and after is None:
         chosen = seq[max(start, end - limit):end]
         return list(chosen), end - start > limit
-    return list(seq[start:start + limit]), end - start > limit
+    return list(seq[start:min(end, start + limit)]), end - start > limit
 
 
 # --------------------------------------------------------------------------- threads

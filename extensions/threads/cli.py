@@ -1,0 +1,129 @@
+"""``jan threads list|export|import``, through the services (so any provider works)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from jan.sdk import Context
+from jan.sdk.errors import ApiError, NotFound
+from jan.sdk.models import Message, Thread, new_id
+from jan.sdk.openai_shapes import ts_to_s
+
+EXPORT_VERSION = 1
+
+
+def configure_list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, default=0, help="at most this many (default: all)")
+
+
+def configure_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("thread_id")
+    parser.add_argument("--format", choices=["json", "markdown"], default="json")
+
+
+def configure_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a JSON file written by `jan threads export`")
+
+
+async def _all_threads(ctx: Context) -> AsyncIterator[Thread]:
+    threads, after = ctx.services.get("threads"), None
+    while True:
+        page = await threads.list(limit=100, order="desc", after=after)
+        for thread in page.data:
+            yield thread
+        if not page.has_more or not page.data:
+            return
+        after = page.data[-1].id
+
+
+async def _all_messages(ctx: Context, thread_id: str) -> list[Message]:
+    messages, after, out = ctx.services.get("messages"), None, []
+    while True:
+        page = await messages.list(thread_id, limit=100, order="asc", after=after)
+        out += page.data
+        if not page.has_more or not page.data:
+            return out
+        after = page.data[-1].id
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts_to_s(ts), tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    count = 0
+    async for thread in _all_threads(ctx):
+        print(f"{thread.id}\t{_when(thread.created)}\t{thread.title or '(untitled)'}")
+        count += 1
+        if args.limit and count >= args.limit:
+            break
+    return 0
+
+
+def to_markdown(thread: Thread, messages: list[Message]) -> str:
+    lines = [f"# {thread.title or thread.id}", "", f"_Thread `{thread.id}`, created "
+             f"{_when(thread.created)}_", ""]
+    for message in messages:
+        who = message.role + (f" ({message.assistant_id})" if message.assistant_id else "")
+        lines += [f"## {who} · {_when(message.created)}", "", message.text, ""]
+    return "\n".join(lines)
+
+
+async def run_export(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        thread = await ctx.services.get("threads").get(args.thread_id)
+        messages = await _all_messages(ctx, thread.id)
+    except ApiError as exc:
+        print(f"jan: {exc.message}", file=sys.stderr)
+        return 1
+    if args.format == "markdown":
+        sys.stdout.write(to_markdown(thread, messages))
+    else:
+        doc = {"version": EXPORT_VERSION, "thread": thread.to_file(),
+               "messages": [m.to_file() for m in messages]}
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    return 0
+
+
+def _read_export(path: str) -> tuple[Thread, list[dict[str, Any]]]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("thread"), dict):
+        raise ValueError("not a thread export: expected {\"thread\": {...}, \"messages\": [...]}")
+    messages = doc.get("messages") or []
+    if not isinstance(messages, list):
+        raise ValueError("'messages' must be a list")
+    return Thread.model_validate(doc["thread"]), messages
+
+
+async def run_import(args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        thread, records = _read_export(args.file)
+        messages = [Message.model_validate({**r, "thread_id": thread.id}) for r in records]
+    except (OSError, ValueError, ValidationError) as exc:
+        print(f"jan: cannot import {args.file}: {exc}", file=sys.stderr)
+        return 1
+    threads = ctx.services.get("threads")
+    try:
+        await threads.get(thread.id)
+        thread.id = new_id("thread")  # already here: import as a copy, never overwrite
+    except NotFound:
+        pass
+    try:
+        thread = await threads.create(thread)
+        store = ctx.services.get("messages")
+        for message in messages:
+            message.thread_id = thread.id
+            await store.create(message)
+    except ApiError as exc:
+        print(f"jan: import failed: {exc.message}", file=sys.stderr)
+        return 1
+    print(thread.id)
+    return 0
