@@ -38,7 +38,7 @@ class ExtensionContext:
     def __init__(
         self, *, extension_id: str, settings: dict[str, Any], host_settings: dict[str, Any],
         data: Folder, bus: EventBus, services: ServiceRegistry,
-        exports: Callable[[str], Any],
+        exports: Callable[[str], Any], collect: Callable[[str], list[Any]],
     ) -> None:
         self.id = extension_id
         self.settings = settings
@@ -49,6 +49,7 @@ class ExtensionContext:
         self.events = ScopedEvents(bus, extension_id, self.add)
         self.services = ScopedServices(services, extension_id, self.add)
         self._exports = exports
+        self.collect = collect
         self._disposables: list[Disposable] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 

@@ -54,3 +54,16 @@ def collect_commands(ext_id: str, instance: Any) -> list[CommandSpec]:
     if fn is not None:
         fn(register=register)
     return commands
+
+
+def collect_registered(pm: pluggy.PluginManager, hook: str, owners: list[str]) -> list[Any]:
+    """Everything ``owners``' ``register_*`` implementations of ``hook`` register, in order."""
+    caller = getattr(pm.hook, hook, None)
+    if caller is None or not hook.startswith("register_"):
+        raise ValueError(f"unknown hook {hook!r}")
+    items: list[Any] = []
+    impls = {impl.plugin_name: impl for impl in caller.get_hookimpls()}
+    for owner in owners:
+        if owner in impls:
+            impls[owner].function(register=items.append)
+    return items

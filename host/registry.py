@@ -30,7 +30,13 @@ from .config import Settings
 from .context import ExtensionContext
 from .discovery import Candidate, discover
 from .events import EventBus
-from .hooks import CommandSpec, RouteSpec, collect_commands, collect_routes
+from .hooks import (
+    CommandSpec,
+    RouteSpec,
+    collect_commands,
+    collect_registered,
+    collect_routes,
+)
 from .manifest import satisfies
 from .services import ServiceRegistry
 
@@ -189,8 +195,12 @@ class ExtensionHost:
         return ExtensionContext(
             extension_id=rec.id, settings=self._extension_settings(rec),
             host_settings=self.settings.model_dump(mode="json"), data=self.data, bus=self.bus,
-            services=self.services, exports=self.exports_of,
+            services=self.services, exports=self.exports_of, collect=self.collect,
         )
+
+    def collect(self, hook: str) -> list[Any]:
+        active = [r.id for r in self.records.values() if r.state == "active"]
+        return collect_registered(self.pm, hook, active)
 
     def exports_of(self, ext_id: str) -> Any:
         rec = self.records.get(ext_id)

@@ -72,6 +72,9 @@ class Context(Protocol):
 
     def exports(self, extension_id: str) -> Any:
         """What another (active) extension's ``activate`` returned."""
+    def collect(self, hook: str) -> list[Any]:
+        """Call hook ``hook`` (e.g. ``"register_model_catalog"``) of every active extension and
+        return everything they registered, in activation order."""
     def add(self, disposable: Disposable) -> Disposable:
         """Own ``disposable``: it is disposed when this extension is unloaded."""
     def on_dispose(self, fn: Callable[[], Any]) -> Disposable: ...

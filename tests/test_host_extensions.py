@@ -190,3 +190,23 @@ async def test_slow_deactivate_is_bounded(make_host, bundled):
         jan.host.deactivate_timeout = 0.2
         assert await jan.host.deactivate("sleepy") == ["sleepy"]
         assert jan.host.records["sleepy"].state == "inactive"
+
+
+async def test_collect_gathers_registrations_from_every_active_extension(make_host, bundled):
+    for name in ("cat-a", "cat-b"):
+        write_extension(bundled, name, body=f"""
+            from jan.sdk import Extension, hookimpl
+            class Ext(Extension):
+                def activate(self, ctx):
+                    self.ctx = ctx
+                    return self
+                @hookimpl
+                def register_model_catalog(self, register):
+                    register({{"id": "{name}-model"}})
+        """)
+    async with make_host(bundled=bundled, core_services=False) as jan:
+        ctx = jan.host.exports_of("cat-a").ctx
+        assert sorted(m["id"] for m in ctx.collect("register_model_catalog")) == [
+            "cat-a-model", "cat-b-model"]
+        await jan.host.deactivate("cat-b")
+        assert [m["id"] for m in ctx.collect("register_model_catalog")] == ["cat-a-model"]

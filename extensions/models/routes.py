@@ -1,0 +1,81 @@
+"""``/v1/models``: OpenAI's list / retrieve / delete, plus Jan's ``start`` and ``stop``.
+
+The registry and the engine are looked up on every request (``ctx.services``), so a provider
+swapped while serving is used at once. Ids may contain ``/`` (Hugging Face style), hence the
+``:path`` converters; ids never become paths here, the registry maps them to folders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from jan.sdk import Context
+from jan.sdk.http import Request, Response, json_response, read_body
+from jan.sdk.openai_shapes import model_to_api
+
+
+class StartBody(BaseModel):
+    """Optional load-time overrides for ``POST /v1/models/{id}/start``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ctx_len: int | None = None
+    n_parallel: int | None = None
+    ngl: int | None = None
+    cpu_threads: int | None = None
+    embedding: bool | None = None
+    chat_template: str | None = None
+    prompt_template: str | None = None
+    stop: list[str] | None = None
+
+
+class ModelRoutes:
+    def __init__(self, owner: Any) -> None:
+        self.owner = owner  # the extension: its ``ctx`` is read per request (set on activate)
+
+    @property
+    def ctx(self) -> Context:
+        return self.owner.ctx
+
+    def register(self, register: Any) -> None:
+        register("/v1/models", self.list_models, methods=["GET"])
+        register("/v1/models/{model_id:path}/start", self.start, methods=["POST"])
+        register("/v1/models/{model_id:path}/stop", self.stop, methods=["POST"])
+        register("/v1/models/{model_id:path}", self.retrieve, methods=["GET"])
+        register("/v1/models/{model_id:path}", self.delete, methods=["DELETE"])
+
+    @property
+    def registry(self) -> Any:
+        return self.ctx.services.get("models")
+
+    async def list_models(self, request: Request) -> Response:
+        entries = await self.registry.list()
+        data = [model_to_api(e, downloaded=e.downloaded) for e in entries]
+        return json_response({"object": "list", "data": data})
+
+    async def retrieve(self, request: Request) -> Response:
+        entry = await self.registry.get(request.path_params["model_id"])
+        return json_response(model_to_api(entry, downloaded=entry.downloaded))
+
+    async def delete(self, request: Request) -> Response:
+        model_id = request.path_params["model_id"]
+        entry = await self.registry.get(model_id)
+        await self.registry.delete(entry.id)
+        return json_response({"id": entry.id, "object": "model", "deleted": True})
+
+    async def start(self, request: Request) -> Response:
+        body = await read_body(request, StartBody, optional=True)
+        registry = self.registry
+        entry = await registry.get(request.path_params["model_id"])
+        spec = registry.load_spec(entry, body.model_dump(exclude_none=True))
+        loaded = await self.ctx.services.get("inference").load(spec)
+        return json_response({"id": entry.id, "object": "model", "status": "running",
+                              "loaded": loaded.model_dump(mode="json")})
+
+    async def stop(self, request: Request) -> Response:
+        entry = await self.registry.get(request.path_params["model_id"])
+        stopped = await self.ctx.services.get("inference").unload(entry.id)
+        return json_response({"id": entry.id, "object": "model", "status": "stopped",
+                              "stopped": bool(stopped)})

@@ -1,0 +1,122 @@
+"""From a registry entry to a ``LoadSpec``: engine defaults < ``model.json`` settings < overrides.
+
+Whatever ``model.json`` leaves out (chat template, context length, stop token) comes from the
+GGUF file's own metadata, read once per file version and cached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from jan.sdk import InvalidRequest, check_id
+from jan.sdk.http import validation_message
+from jan.sdk.inference import LoadSpec
+from jan.sdk.services import ModelEntry
+from jan.sdk.storage import UnsafePath
+
+from .gguf import GGUFInfo, read_gguf
+from .importer import DEFAULT_CTX
+
+DEFAULT_ENGINE = "llama-cpp"
+DEFAULT_N_PARALLEL = 4
+_SPEC_KEYS = ("ctx_len", "n_parallel", "ngl", "cpu_threads", "embedding", "chat_template",
+              "prompt_template", "stop")
+
+
+class GGUFCache:
+    """Parsed GGUF metadata per file, invalidated when the file's size or mtime changes."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[tuple[int, int], GGUFInfo | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> GGUFInfo | None:
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return None
+        stamp = (st.st_size, st.st_mtime_ns)
+        with self._lock:
+            hit = self._items.get(path)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        try:
+            info: GGUFInfo | None = read_gguf(path)
+        except (OSError, ValueError) as exc:
+            logging.getLogger("jan.ext.models").warning("cannot read %s: %s", path, exc)
+            info = None
+        with self._lock:
+            self._items[path] = (stamp, info)
+        return info
+
+
+def engine_defaults(engines_dir: Path, engine: str, log: logging.Logger) -> dict[str, Any]:
+    """``engines/<engine>.json`` (else ``engines/llama-cpp.json``): a flat settings object,
+    or one nested under ``settings``. A broken file is reported and ignored."""
+    names = [DEFAULT_ENGINE]
+    try:
+        names.insert(0, check_id(engine, what="engine"))
+    except UnsafePath:
+        pass
+    for name in dict.fromkeys(names):
+        path = engines_dir / f"{name}.json"
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: %s", path, exc)
+            return {}
+        if isinstance(data, dict) and isinstance(data.get("settings"), dict):
+            data = data["settings"]
+        return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def build_spec(entry: ModelEntry, defaults: dict[str, Any], overrides: dict[str, Any] | None,
+               gguf: GGUFCache) -> LoadSpec:
+    """Merge the three layers into a ``LoadSpec`` for ``entry`` (which must be downloaded)."""
+    if not entry.binary:
+        raise InvalidRequest(
+            f"The model '{entry.id}' is not downloaded: run `jan models pull {entry.id}`",
+            param="model", code="model_not_downloaded")
+    merged: dict[str, Any] = {}
+    for layer in (defaults, entry.settings.model_dump(exclude_none=True), overrides or {}):
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    lazy: dict[str, GGUFInfo | None] = {}
+
+    def info() -> GGUFInfo | None:
+        if "info" not in lazy:
+            lazy["info"] = gguf.get(entry.binary or "")
+        return lazy["info"]
+
+    meta = entry.metadata or {}
+    if not _text(merged.get("chat_template")):
+        merged["chat_template"] = _text(meta.get("chat_template")) or (
+            info().chat_template if info() else None)
+    if not merged.get("ctx_len"):
+        true_ctx = meta.get("context_length") or (info().context_length if info() else None)
+        merged["ctx_len"] = min(true_ctx or DEFAULT_CTX, DEFAULT_CTX)
+    if not merged.get("stop"):
+        eos = _text(meta.get("eos_token")) or (info().eos_token if info() else None)
+        merged["stop"] = entry.parameters.stop or ([eos] if eos else [])
+    if isinstance(merged.get("stop"), str):
+        merged["stop"] = [merged["stop"]]
+    merged.setdefault("n_parallel", DEFAULT_N_PARALLEL)
+    data = {k: merged[k] for k in _SPEC_KEYS if merged.get(k) is not None}
+    try:
+        return LoadSpec(model_id=entry.id, path=entry.binary, **data)
+    except ValidationError as exc:
+        message, param = validation_message(exc)
+        raise InvalidRequest(f"Model '{entry.id}' has an invalid setting: {message}",
+                             param=param) from None
