@@ -72,7 +72,7 @@ class Router:
 
     def rebuild(self) -> None:
         table: list[tuple[Route, str | None]] = [(r, None) for r in self.builtin]
-        for spec in self.host.routes():
+        for spec in sorted(self.host.routes(), key=_literal_first):
             endpoint = _TrackedEndpoint(self.host, spec)
             table.append((Route(spec.path, endpoint, methods=spec.methods), spec.owner))
         self.routes = tuple(table)
@@ -103,6 +103,11 @@ class Router:
         if partial:
             raise MethodNotAllowed(f"Method {scope['method']} is not allowed on {scope['path']}")
         raise NotFound(f"No route for {scope['method']} {scope['path']}", code="unknown_url")
+
+
+def _literal_first(spec: RouteSpec) -> tuple[int, ...]:
+    """``/v1/threads/runs`` must win over ``/v1/threads/{thread_id}``, whoever registered first."""
+    return tuple(1 if "{" in part else 0 for part in spec.path.strip("/").split("/"))
 
 
 def _is_loopback(host: str) -> bool:

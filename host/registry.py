@@ -23,6 +23,7 @@ import pluggy
 
 from jan.sdk import hookspecs
 from jan.sdk.events import EXTENSION_ACTIVATED, EXTENSION_DEACTIVATED
+from jan.sdk.services import INFERENCE, SANDBOX
 from jan.sdk.storage import Folder
 
 from . import HOST_API_VERSION, loader
@@ -42,6 +43,8 @@ from .services import ServiceRegistry
 
 log = logging.getLogger("jan.host.registry")
 HOST_PROVIDER = "host"
+HOST_SERVICES = frozenset({INFERENCE, SANDBOX})
+"""Provided by the host itself; planned as present even when not started (CLI, tests)."""
 
 
 @dataclass(eq=False)
@@ -112,8 +115,7 @@ class ExtensionHost:
         self.plan()
 
     def provider_of(self, service: str) -> str | None:
-        if service in self.services.providers(service) or HOST_PROVIDER in self.services.providers(
-                service):
+        if service in HOST_SERVICES or HOST_PROVIDER in self.services.providers(service):
             return None
         chosen = self.settings.modules.get(service)
         if chosen:
@@ -126,8 +128,6 @@ class ExtensionHost:
     def dependencies(self, rec: Record) -> list[str]:
         deps = list(rec.manifest.dependencies)
         for service in rec.manifest.requires:
-            if HOST_PROVIDER in self.services.providers(service):
-                continue
             provider = self.provider_of(service)
             if provider and provider != rec.id and provider not in deps:
                 deps.append(provider)
@@ -161,8 +161,8 @@ class ExtensionHost:
             order = list(graphlib.TopologicalSorter(graph).static_order())
         for rec in self.records.values():
             for service in rec.manifest.requires:
-                if rec.state == "inactive" and not self.services.providers(service) and \
-                        self.provider_of(service) is None:
+                if rec.state == "inactive" and service not in HOST_SERVICES and \
+                        not self.services.providers(service) and self.provider_of(service) is None:
                     self._fail(rec, f"requires service '{service}' which nothing provides")
         for ext_id in order:
             rec = self.records.get(ext_id)

@@ -98,6 +98,12 @@ def sse_response(events: AsyncIterator[Any], *, done: bool = True) -> StreamingR
 
             logging.getLogger("jan.http").exception("stream failed")
             yield _sse_line(ApiError("Internal error while streaming").body())
+        finally:
+            # A client that left stops this generator; close the source too, so whatever
+            # produces the events (a generation, a run) is cancelled rather than orphaned.
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
         if done:
             yield b"data: [DONE]\n\n"
 

@@ -210,3 +210,36 @@ async def test_collect_gathers_registrations_from_every_active_extension(make_ho
             "cat-a-model", "cat-b-model"]
         await jan.host.deactivate("cat-b")
         assert [m["id"] for m in ctx.collect("register_model_catalog")] == ["cat-a-model"]
+
+
+async def test_literal_paths_win_over_parameters_whatever_the_order(make_host, bundled):
+    write_extension(bundled, "a-param", body="""
+        from jan.sdk import Extension, hookimpl
+        from jan.sdk.http import json_response
+        class Ext(Extension):
+            @hookimpl
+            def register_routes(self, register):
+                register("/v1/things/{thing_id}", self.one, methods=["POST"])
+            async def one(self, request):
+                return json_response({"param": request.path_params["thing_id"]})
+    """)
+    write_extension(bundled, "b-literal", body="""
+        from jan.sdk import Extension, hookimpl
+        from jan.sdk.http import json_response
+        class Ext(Extension):
+            @hookimpl
+            def register_routes(self, register):
+                register("/v1/things/special", self.special, methods=["POST"])
+            async def special(self, request):
+                return json_response({"literal": True})
+    """)
+    async with make_host(bundled=bundled, core_services=False) as jan:
+        async with asgi_client(jan) as c:
+            assert (await c.post("/v1/things/special")).json() == {"literal": True}
+            assert (await c.post("/v1/things/7")).json() == {"param": "7"}
+
+
+async def test_host_services_count_as_provided_without_core_services(make_host, bundled):
+    write_extension(bundled, "needs-engine", manifest_extra='requires = ["inference"]\n')
+    async with make_host(bundled=bundled, core_services=False) as jan:
+        assert jan.host.records["needs-engine"].state == "active"

@@ -1,0 +1,173 @@
+"""From an OpenAI request (plus the model's ``model.json`` defaults) to a ``GenerationRequest``.
+
+Precedence, lowest first: the engine's own defaults (``GenerationRequest``'s field defaults) <
+``model.json`` ``parameters`` < the request. ``stop`` is the exception: the model's stop strings
+(usually its end-of-turn markers) are kept and the request's are added, so asking for an extra
+stop never lets the model run past the end of its turn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from jan.sdk.errors import ApiError, InvalidRequest
+from jan.sdk.inference import ChatMessage, GenerationRequest
+
+from .schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest
+
+# model.json ``parameters`` keys that map 1:1 onto GenerationRequest fields.
+SAMPLING_KEYS = (
+    "max_tokens", "temperature", "top_p", "top_k", "min_p", "frequency_penalty",
+    "presence_penalty", "repeat_penalty", "seed",
+)
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # OpenAI's documented default for /v1/completions
+
+
+def _stop_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    return [s for s in items if isinstance(s, str) and s]
+
+
+def _model_defaults(parameters: Any) -> dict[str, Any]:
+    """The per-request defaults from ``model.json`` (a pydantic model or a plain dict)."""
+    if parameters is None:
+        return {}
+    if hasattr(parameters, "model_dump"):
+        parameters = parameters.model_dump(exclude_none=True)
+    return {k: v for k, v in dict(parameters).items() if v is not None}
+
+
+def _sampling(req: SamplingRequest, defaults: dict[str, Any], max_tokens: int | None,
+              default_max: int | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {k: defaults[k] for k in SAMPLING_KEYS if k in defaults}
+    given = req.model_dump(include=set(SAMPLING_KEYS), exclude_none=True)
+    fields.update(given)
+    if max_tokens is not None:
+        fields["max_tokens"] = max_tokens
+    elif "max_tokens" not in fields and default_max is not None:
+        fields["max_tokens"] = default_max
+    stops = _stop_list(defaults.get("stop"))
+    stops += [s for s in _stop_list(req.stop) if s not in stops]
+    fields["stop"] = stops
+    return fields
+
+
+def _build(fields: dict[str, Any], model_id: str) -> GenerationRequest:
+    try:
+        return GenerationRequest.model_validate(fields)
+    except ValidationError as exc:
+        # Request values were validated already: what fails here came from model.json.
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        raise ApiError(
+            f"Model '{model_id}' has an invalid 'parameters.{where}' in its model.json: "
+            f"{err.get('msg')}", code="invalid_model_config",
+        ) from None
+
+
+def _text_of(content: Any, i: int, role: str) -> str:
+    """A message's content as one string: a string, or a list of text parts."""
+    if isinstance(content, str):
+        return content
+    if content is None and role == "assistant":
+        return ""
+    if not isinstance(content, list):
+        raise InvalidRequest(f"Invalid 'messages[{i}].content': expected a string or a list of "
+                             "content parts", param=f"messages[{i}].content")
+    allowed = ("text", "refusal") if role == "assistant" else ("text",)
+    texts = []
+    for j, part in enumerate(content):
+        where = f"messages[{i}].content[{j}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in allowed:
+            raise InvalidRequest(
+                f"Invalid '{where}.type': only text content parts are supported, got {kind!r}",
+                param=f"{where}.type")
+        text = part.get(kind)
+        if not isinstance(text, str):
+            raise InvalidRequest(f"Invalid '{where}.{kind}': expected a string",
+                                 param=f"{where}.{kind}")
+        texts.append(text)
+    return "\n".join(texts)
+
+
+def to_chat_messages(raw: list[dict[str, Any]]) -> list[ChatMessage]:
+    out = []
+    for i, msg in enumerate(raw):
+        role = msg.get("role")
+        if role in ("tool", "function"):
+            raise InvalidRequest(
+                f"Invalid 'messages[{i}].role': '{role}' messages are not supported "
+                "(this server does not do tool calling)", param=f"messages[{i}].role")
+        if role not in _ROLES:
+            raise InvalidRequest(
+                f"Invalid 'messages[{i}].role': expected one of system, developer, user, "
+                f"assistant; got {role!r}", param=f"messages[{i}].role")
+        if msg.get("tool_calls") or msg.get("function_call"):
+            raise InvalidRequest(
+                f"Invalid 'messages[{i}].tool_calls': tool calls are not supported",
+                param=f"messages[{i}].tool_calls")
+        if "content" not in msg and role != "assistant":
+            raise InvalidRequest(f"Missing required parameter: 'messages[{i}].content'",
+                                 param=f"messages[{i}].content")
+        out.append(ChatMessage(role=_ROLES[role], content=_text_of(msg.get("content"), i, role)))
+    return out
+
+
+def chat_generation(req: ChatCompletionRequest, parameters: Any, model_id: str
+                    ) -> GenerationRequest:
+    defaults = _model_defaults(parameters)
+    max_tokens = req.max_completion_tokens or req.max_tokens
+    fields = _sampling(req, defaults, max_tokens, None)
+    fields["messages"] = to_chat_messages(req.messages)
+    fmt = req.response_format
+    if fmt is not None and fmt.type == "json_object":
+        fields["json_object"] = True
+    elif fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None:
+        schema = fmt.json_schema.schema_
+        # A json_schema format without a schema still promises JSON: an object is the safe reading.
+        if schema:
+            fields["json_schema"] = schema
+        else:
+            fields["json_object"] = True
+    return _build(fields, model_id)
+
+
+def completion_prompt(prompt: str | list[Any]) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    if len(prompt) == 1 and isinstance(prompt[0], str):
+        return prompt[0]
+    if any(isinstance(p, int | list) for p in prompt):
+        raise InvalidRequest("Invalid 'prompt': token arrays are not supported; send text",
+                             param="prompt")
+    raise InvalidRequest("Invalid 'prompt': expected a string or a list of exactly one string "
+                         "(batched prompts are not supported)", param="prompt")
+
+
+def completion_generation(req: CompletionRequest, parameters: Any, model_id: str
+                          ) -> GenerationRequest:
+    defaults = _model_defaults(parameters)
+    fields = _sampling(req, defaults, req.max_tokens, COMPLETIONS_DEFAULT_MAX_TOKENS)
+    fields["prompt"] = completion_prompt(req.prompt)
+    return _build(fields, model_id)
+
+
+def embedding_inputs(value: str | list[Any]) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not items:
+        raise InvalidRequest("Invalid 'input': must not be empty", param="input")
+    for i, item in enumerate(items):
+        if isinstance(item, int | list):
+            raise InvalidRequest("Invalid 'input': token arrays are not supported; send text",
+                                 param="input")
+        if not isinstance(item, str):
+            raise InvalidRequest(f"Invalid 'input[{i}]': expected a string", param="input")
+        if not item:
+            raise InvalidRequest(f"Invalid 'input[{i}]': must not be empty", param="input")
+    return list(items)

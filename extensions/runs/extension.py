@@ -1,0 +1,36 @@
+"""runs: assistant runs over threads; code assistants go through the host's sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jan.sdk import Context, Extension, hookimpl
+
+from . import cli
+from .routes import RunRoutes
+from .runner import Runner
+from .store import RunStore
+
+
+class RunsExtension(Extension):
+    def activate(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.store = RunStore(ctx.data, ctx.log)
+        self.runner = Runner(ctx, self.store)
+        self.routes = RunRoutes(self.runner)
+
+    @hookimpl
+    def register_routes(self, register: Any) -> None:
+        for path, endpoint, methods in self.routes.table():
+            register(path, endpoint, methods=methods)
+
+    @hookimpl
+    def register_commands(self, register: Any) -> None:
+        register("assistants new", "Create an assistant folder (--code: with a runnable index.py)",
+                 configure=cli.configure_new, run=cli.run_new)
+        register("assistants list", "List assistants (and which run custom code)",
+                 configure=None, run=cli.run_list)
+        register("assistants install", "Install an assistant's requirements.txt into its own "
+                 "environment", configure=cli.configure_install, run=cli.run_install)
+        register("sandbox probe", "Show the isolation assistant code gets on this machine",
+                 configure=cli.configure_probe, run=cli.run_probe)

@@ -1,0 +1,236 @@
+"""Executing runs: queued → in_progress → completed | failed | cancelled | expired.
+
+Each run is a task owned by the extension (a client disconnecting from a stream does not stop
+it; ``cancel`` does). Stream subscribers get OpenAI's assistant events through a queue that
+exists from the run's creation, so none are missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from jan.sdk import Context
+from jan.sdk.errors import ApiError, InvalidRequest, Overloaded
+from jan.sdk.events import RUN_CREATED, RUN_UPDATED
+from jan.sdk.inference import Delta, Done
+from jan.sdk.models import Assistant, Message, Thread, new_id
+from jan.sdk.openai_shapes import message_from_request, message_to_api
+from jan.sdk.sandbox import SandboxError
+
+from . import reply
+from .schemas import LastError, Run, RunCreateRequest, RunUsage
+from .store import RunStore
+
+END = object()
+
+
+class RunFailed(Exception):
+    def __init__(self, message: str, code: str = "server_error", detail: str = "") -> None:
+        super().__init__(message)
+        self.message, self.code, self.detail = message, code, detail
+
+
+class Runner:
+    def __init__(self, ctx: Context, store: RunStore) -> None:
+        self.ctx, self.store = ctx, store
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.queues: dict[str, asyncio.Queue[Any]] = {}
+
+    def svc(self, name: str) -> Any:
+        return self.ctx.services.get(name)
+
+    # ------------------------------------------------------------------ create / cancel
+    async def create(self, thread: Thread, req: RunCreateRequest) -> Run:
+        assistant = await self.svc("assistants").get(req.assistant_id)
+        code = self._has_code(assistant.id)
+        try:
+            model = await reply.pick_model(self.svc("models"), req, assistant, thread)
+        except InvalidRequest:
+            if not code:
+                raise
+            model = assistant.model or "*"
+        for extra in req.additional_messages or []:
+            await self.svc("messages").create(message_from_request(thread.id, extra))
+        run = Run(id=new_id("run"), thread_id=thread.id, assistant_id=assistant.id, model=model,
+                  instructions=reply.instructions_for(req, assistant, thread),
+                  metadata=dict(req.metadata or {}), temperature=req.temperature,
+                  top_p=req.top_p, max_completion_tokens=req.max_completion_tokens,
+                  max_prompt_tokens=req.max_prompt_tokens)
+        self.store.save(run)
+        if req.stream:
+            self.queues[run.id] = asyncio.Queue()
+        await self._publish(run, "thread.run.created", RUN_CREATED)
+        await self._publish(run, "thread.run.queued")
+        self.tasks[run.id] = self.ctx.spawn(self._execute(run, req, assistant, thread, code),
+                                            name=f"run {run.id}")
+        return run
+
+    def _has_code(self, assistant_id: str) -> bool:
+        try:
+            return bool(self.svc("sandbox").has_code(assistant_id))
+        except ApiError:
+            folder = self.svc("assistants").folder(assistant_id)
+            return (folder / "index.py").is_file()
+
+    async def cancel(self, thread_id: str, run_id: str) -> Run:
+        run = self.get(thread_id, run_id)
+        if run.done:
+            raise InvalidRequest(f"Cannot cancel run with status '{run.status}'", param="run_id")
+        task = self.tasks.get(run_id)
+        run.status = "cancelling"
+        self.store.save(run)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), 10)
+        return self.get(thread_id, run_id)
+
+    def get(self, thread_id: str, run_id: str) -> Run:
+        return self.reconcile(self.store.get(thread_id, run_id))
+
+    def reconcile(self, run: Run) -> Run:
+        """A run left unfinished by an earlier process can never finish: it expired."""
+        if not run.done and run.id not in self.tasks:
+            run.status, run.expires_at = "expired", int(time.time())
+            run.last_error = LastError(message="The run was interrupted (the server stopped)")
+            self.store.save(run)
+        return run
+
+    # ------------------------------------------------------------------ streaming
+    async def events(self, run: Run) -> AsyncIterator[tuple[str, Any]]:
+        queue = self.queues.get(run.id)
+        if queue is None:
+            return
+        while (item := await queue.get()) is not END:
+            yield item
+
+    async def _publish(self, run: Run, sse: str, bus: str | None = RUN_UPDATED,
+                       data: Any = None) -> None:
+        queue = self.queues.get(run.id)
+        if queue is not None:
+            queue.put_nowait((sse, data if data is not None else run.to_api()))
+        if bus is not None:
+            await self.ctx.events.emit(bus, {"run": run.to_api(), "event": sse})
+
+    async def _set(self, run: Run, status: str, **fields: Any) -> None:
+        run.status = status  # type: ignore[assignment]
+        for key, value in fields.items():
+            setattr(run, key, value)
+        self.store.save(run)
+        await self._publish(run, f"thread.run.{status}")
+
+    # ------------------------------------------------------------------ execution
+    async def _execute(self, run: Run, req: RunCreateRequest, assistant: Assistant,
+                       thread: Thread, code: bool) -> None:
+        now = lambda: int(time.time())  # noqa: E731
+        try:
+            await self._set(run, "in_progress", started_at=now())
+            async with asyncio.timeout(float(self.ctx.settings.get("run_timeout", 600))):
+                if code:
+                    await self._code(run, assistant)
+                else:
+                    await self._plain(run, req, assistant, thread)
+            await self._set(run, "completed", completed_at=now())
+        except asyncio.CancelledError:
+            await self._set(run, "cancelled", cancelled_at=now())
+        except TimeoutError:
+            await self._set(run, "expired", expires_at=now(), last_error=LastError(
+                message="The run took longer than the configured run_timeout"))
+        except Exception as exc:  # noqa: BLE001 - every failure ends as a failed run
+            failure = self._failure(exc)
+            if failure.detail:
+                run.metadata["jan_error"] = failure.detail
+            await self._set(run, "failed", failed_at=now(),
+                            last_error=LastError(code=failure.code, message=failure.message))
+        finally:
+            self.tasks.pop(run.id, None)
+            queue = self.queues.pop(run.id, None)
+            if queue is not None:
+                queue.put_nowait(END)
+
+    def _failure(self, exc: Exception) -> RunFailed:
+        if isinstance(exc, RunFailed):
+            return exc
+        if isinstance(exc, SandboxError):
+            return RunFailed(exc.message, detail=exc.code)
+        if isinstance(exc, Overloaded):
+            return RunFailed(exc.message, "rate_limit_exceeded")
+        if isinstance(exc, ApiError):
+            return RunFailed(exc.message, "invalid_prompt" if exc.status == 400 else "server_error")
+        self.ctx.log.exception("run failed")
+        return RunFailed(f"Internal error while running: {type(exc).__name__}")
+
+    async def _announce(self, run: Run, msg_id: str) -> None:
+        draft = Message(id=msg_id, thread_id=run.thread_id, assistant_id=run.assistant_id,
+                        run_id=run.id, role="assistant", status="pending")
+        await self._publish(run, "thread.message.created", None, message_to_api(draft))
+        await self._publish(run, "thread.message.in_progress", None, message_to_api(draft))
+
+    async def _delta(self, run: Run, msg_id: str, text: str) -> None:
+        await self._publish(run, "thread.message.delta", None, {
+            "id": msg_id, "object": "thread.message.delta",
+            "delta": {"content": [{"index": 0, "type": "text",
+                                   "text": {"value": text, "annotations": []}}]}})
+
+    async def _finish(self, run: Run, msg_id: str, text: str, metadata: dict[str, Any]) -> None:
+        message = Message.of_text(run.thread_id, "assistant", text, id=msg_id,
+                                  assistant_id=run.assistant_id, run_id=run.id,
+                                  metadata=metadata)
+        stored = await self.svc("messages").create(message)
+        await self._publish(run, "thread.message.completed", None, message_to_api(stored))
+
+    async def _plain(self, run: Run, req: RunCreateRequest, assistant: Assistant,
+                     thread: Thread) -> None:
+        registry, engine = self.svc("models"), self.svc("inference")
+        entry = await registry.get(run.model)
+        if not entry.downloaded:
+            raise RunFailed(f"Model '{run.model}' is not downloaded", "invalid_prompt")
+        limit = int(self.ctx.settings.get("history_limit", 100))
+        page = await self.svc("messages").list(run.thread_id, limit=limit, order="desc")
+        messages = reply.history(list(reversed(page.data)), run.instructions)
+        gen = reply.generation(entry, req, assistant, thread, messages)
+        spec = reply.load_spec(registry, entry, assistant, thread)
+        msg_id = new_id("msg")
+        await self._announce(run, msg_id)
+        parts: list[str] = []
+        done: Done | None = None
+        stream = engine.generate(spec, gen)
+        try:
+            async for item in stream:
+                if isinstance(item, Delta):
+                    parts.append(item.text)
+                    await self._delta(run, msg_id, item.text)
+                elif isinstance(item, Done):
+                    done = item
+        finally:
+            await stream.aclose()
+        if done is not None:
+            u = done.usage
+            run.usage = RunUsage(prompt_tokens=u.prompt_tokens,
+                                 completion_tokens=u.completion_tokens,
+                                 total_tokens=u.total_tokens)
+        await self._finish(run, msg_id, "".join(parts), {})
+
+    async def _code(self, run: Run, assistant: Assistant) -> None:
+        sandbox = self.svc("sandbox")
+        try:
+            result = await sandbox.run(assistant.id, thread_id=run.thread_id, run_id=run.id,
+                                       model=None if run.model == "*" else run.model)
+        except SandboxError as exc:
+            with contextlib.suppress(Exception):
+                run.metadata["jan_sandbox"] = sandbox.probe().level
+            raise exc
+        run.metadata["jan_sandbox"] = result.isolation
+        run.metadata["jan_sandbox_layers"] = ",".join(result.layers)[:512]
+        run.usage = RunUsage()
+        if result.content is None:
+            return
+        msg_id = new_id("msg")
+        await self._announce(run, msg_id)
+        await self._delta(run, msg_id, result.content)
+        meta = {str(k): v for k, v in result.metadata.items()}
+        await self._finish(run, msg_id, result.content, {**meta, "sandbox": result.isolation})

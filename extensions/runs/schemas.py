@@ -1,0 +1,89 @@
+"""Run requests and the stored run (OpenAI's ``thread.run`` shape, which is also the file).
+
+Runs have no Jan file format, so ``threads/<thread_id>/runs/<run_id>.json`` holds exactly the
+API object: whatever a client retrieves is what is on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jan.sdk.openai_shapes import MessageCreateRequest, Metadata, ThreadCreateRequest
+
+Status = Literal["queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed",
+                 "completed", "incomplete", "expired"]
+TERMINAL = ("cancelled", "failed", "completed", "incomplete", "expired")
+
+
+class RunCreateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    assistant_id: str = Field(min_length=1, max_length=200)
+    model: str | None = None
+    instructions: str | None = Field(default=None, max_length=256_000)
+    additional_instructions: str | None = Field(default=None, max_length=256_000)
+    additional_messages: list[MessageCreateRequest] | None = Field(default=None, max_length=32)
+    metadata: Metadata = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_prompt_tokens: int | None = Field(default=None, ge=1)
+    stream: bool = False
+
+
+class ThreadRunRequest(RunCreateRequest):
+    thread: ThreadCreateRequest | None = None
+
+
+class LastError(BaseModel):
+    code: Literal["server_error", "rate_limit_exceeded", "invalid_prompt"] = "server_error"
+    message: str
+
+
+class RunUsage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Run(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    object: Literal["thread.run"] = "thread.run"
+    created_at: int = Field(default_factory=lambda: int(time.time()))
+    thread_id: str
+    assistant_id: str
+    status: Status = "queued"
+    required_action: None = None
+    last_error: LastError | None = None
+    expires_at: int | None = None
+    started_at: int | None = None
+    cancelled_at: int | None = None
+    failed_at: int | None = None
+    completed_at: int | None = None
+    incomplete_details: dict[str, Any] | None = None
+    model: str = ""
+    instructions: str = ""
+    tools: list[Any] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    usage: RunUsage | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_prompt_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    truncation_strategy: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "auto", "last_messages": None})
+    response_format: Any = "auto"
+    tool_choice: Any = "auto"
+    parallel_tool_calls: bool = True
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_api(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

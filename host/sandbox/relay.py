@@ -1,0 +1,147 @@
+"""What a worker may ask the host for, each call scoped to that assistant and its current call.
+
+- ``thread.messages``: only the thread of the run being handled (no thread id is taken from the
+  worker, so it cannot name another thread).
+- ``models.list`` / ``models.chat``: the host runs the model; streaming pieces go back as
+  ``chunk`` notifications.
+- ``events.emit``: only on ``assistant:<own id>`` and on ``assistant:*`` topics its
+  ``assistant.json`` ``events`` list allows; host topics (``message.*``...) never.
+- ``events.subscribe``: other assistants' topics (``assistant:...``) only; never host topics,
+  which would leak other threads' messages.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING, Any
+
+from jan.sdk.inference import ChatMessage, Delta, Done, GenerationRequest
+from jan.sdk.models import Assistant
+
+from .rpc import ChatParams, EmitParams, SubscribeParams, ThreadMessagesParams
+from .worker import Chunk, RelayError, Worker
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+DENIED = -32003
+ASSISTANT_PREFIX = "assistant:"
+MAX_HOPS = 8
+
+
+def may_emit(assistant: Assistant, topic: str) -> bool:
+    if topic == f"{ASSISTANT_PREFIX}{assistant.id}":
+        return True
+    if not topic.startswith(ASSISTANT_PREFIX) or "*" in topic:
+        return False
+    allowed = assistant.events if isinstance(assistant.events, list) else []
+    return any(fnmatch.fnmatchcase(topic, pattern) for pattern in allowed)
+
+
+def may_subscribe(topic: str) -> bool:
+    return topic.startswith(ASSISTANT_PREFIX) and len(topic) > len(ASSISTANT_PREFIX)
+
+
+class Relay:
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+
+    async def __call__(self, worker: Worker, method: str, params: Any, chunk: Chunk) -> Any:
+        if method == "thread.messages":
+            return await self.thread_messages(worker, params)
+        if method == "models.list":
+            return await self.models_list(worker)
+        if method == "models.chat":
+            return await self.chat(worker, params, chunk)
+        if method == "events.emit":
+            return await self.emit(worker, params)
+        if method == "events.subscribe":
+            return self.subscribe(worker, params)
+        raise RelayError(f"unknown method {method}", -32601)
+
+    def _service(self, name: str) -> Any:
+        try:
+            return self.sup.services.get(name)
+        except Exception as exc:  # noqa: BLE001 - Unavailable or a missing registry
+            raise RelayError(f"the host has no '{name}' service right now") from exc
+
+    async def thread_messages(self, worker: Worker, params: ThreadMessagesParams) -> list:
+        thread_id = worker.context.get("thread_id")
+        if not thread_id:
+            raise RelayError("this event has no thread to read")
+        page = await self._service("messages").list(thread_id, limit=params.limit, order="desc")
+        return [{"id": m.id, "role": m.role, "content": m.text, "created_at": m.created // 1000}
+                for m in reversed(page.data)]
+
+    async def _preferred(self, worker: Worker, wanted: str | None) -> str:
+        registry = self._service("models")
+        model = wanted or worker.context.get("model")
+        if not model or model == "*":
+            assistant = await self.sup.assistant(worker.assistant_id)
+            model = assistant.model if assistant.model and assistant.model != "*" else None
+        model = model or await registry.default_model()
+        if not model:
+            raise RelayError("no model is available")
+        return model
+
+    async def models_list(self, worker: Worker) -> list[dict[str, Any]]:
+        registry = self._service("models")
+        entries = [e for e in await registry.list() if e.downloaded]
+        try:
+            first = await self._preferred(worker, None)
+        except RelayError:
+            first = None
+        entries.sort(key=lambda e: e.id != first)
+        return [{"id": e.id, "name": e.name or e.id} for e in entries]
+
+    async def chat(self, worker: Worker, params: ChatParams, chunk: Chunk) -> dict[str, Any]:
+        registry, engine = self._service("models"), self._service("inference")
+        model_id = await self._preferred(worker, params.model)
+        entry = await registry.get(model_id)
+        if not entry.downloaded:
+            raise RelayError(f"model '{model_id}' is not downloaded")
+        spec = registry.load_spec(entry)
+        defaults = entry.parameters.model_dump(exclude_none=True)
+        defaults.pop("stream", None)
+        asked = params.model_dump(exclude_none=True, exclude={"model", "messages", "stream"})
+        fields = GenerationRequest.model_fields
+        merged = {k: v for k, v in {**defaults, **asked}.items() if k in fields}
+        # The model's own stop strings end its turn: keep them, add the worker's.
+        stops = [s for s in defaults.get("stop") or [] if isinstance(s, str) and s]
+        merged["stop"] = stops + [s for s in params.stop or [] if s and s not in stops]
+        request = GenerationRequest(
+            messages=[ChatMessage(role=m.role, content=m.content) for m in params.messages],
+            **merged)
+        parts: list[str] = []
+        done: Done | None = None
+        stream = engine.generate(spec, request)
+        try:
+            async for item in stream:
+                if isinstance(item, Delta):
+                    parts.append(item.text)
+                    if params.stream:
+                        await chunk(item.text)
+                elif isinstance(item, Done):
+                    done = item
+        finally:
+            await stream.aclose()
+        return {"text": "".join(parts), "model": model_id,
+                "finish_reason": done.finish_reason if done else "stop",
+                "usage": done.usage.model_dump() if done else None}
+
+    async def emit(self, worker: Worker, params: EmitParams) -> None:
+        assistant = await self.sup.assistant(worker.assistant_id)
+        if not may_emit(assistant, params.topic):
+            raise RelayError(f"assistant '{worker.assistant_id}' may not emit on "
+                             f"'{params.topic}'", DENIED)
+        hops = int(worker.context.get("hops", 0)) + 1
+        if hops > MAX_HOPS:
+            raise RelayError(f"event chain longer than {MAX_HOPS} hops was stopped", DENIED)
+        payload = {"source": worker.assistant_id, "data": params.data, "hops": hops}
+        await self.sup.events.emit(params.topic, payload)
+
+    def subscribe(self, worker: Worker, params: SubscribeParams) -> None:
+        if not may_subscribe(params.topic):
+            raise RelayError(f"assistants may only subscribe to 'assistant:...' topics, "
+                             f"not '{params.topic}'", DENIED)
+        self.sup.subscribe(worker.assistant_id, params.topic)

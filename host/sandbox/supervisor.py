@@ -1,0 +1,268 @@
+"""The ``sandbox`` service: one warm worker per code assistant, runs, pub/sub and restarts.
+
+Calls to one assistant are serialized (its worker handles one call at a time); different
+assistants run in parallel. A worker that crashes, hangs or misbehaves fails the call that was
+running and is thrown away; the next call starts a fresh one. A worker is also replaced when
+its ``index.py``, ``assistant.json`` or environment changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from jan.sdk.events import DATA_CHANGED
+from jan.sdk.models import Assistant
+from jan.sdk.sandbox import (
+    ENV_DIR,
+    ENV_POINTER,
+    WORKSPACE,
+    SandboxError,
+    SandboxResult,
+    env_site_dirs,
+    install_requirements,
+)
+from jan.sdk.storage import check_id
+
+from .config import SandboxSettings
+from .probe import IsolationReport, level_of, meets, probe
+from .relay import ASSISTANT_PREFIX, MAX_HOPS, Relay
+from .worker import Worker
+
+WATCHED = ("index.py", "assistant.json", "requirements.txt", ENV_POINTER)
+
+
+class Supervisor:
+    def __init__(self, *, data: Any, settings: dict[str, Any] | None, events: Any,
+                 services: Any, log: logging.Logger | None = None) -> None:
+        self.data_root = Path(getattr(data, "root", data)).resolve()
+        self.settings = SandboxSettings.parse(settings)
+        self.events, self.services = events, services
+        self.log = log or logging.getLogger("jan.host.sandbox")
+        self.relay = Relay(self)
+        self._workers: dict[str, Worker] = {}
+        self._stamps: dict[str, tuple] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._subs: dict[str, dict[str, Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._report: IsolationReport | None = None
+        self._probe_thread = threading.Thread(target=self._run_probe, daemon=True)
+        self._probe_thread.start()
+        self._closed = False
+        self._started = False
+        self._watch = events.on(DATA_CHANGED, self._on_data_changed) if events else None
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop()
+            self._ensure_started()
+
+    # ------------------------------------------------------------------ probe and files
+    def _run_probe(self) -> None:
+        self._report = probe(self.settings, self.data_root)
+
+    def probe(self) -> IsolationReport:
+        self._probe_thread.join()
+        assert self._report is not None
+        return self._report
+
+    def folder(self, assistant_id: str) -> Path:
+        check_id(assistant_id, what="assistant_id")
+        try:
+            return Path(self.services.get("assistants").folder(assistant_id))
+        except Exception:  # noqa: BLE001 - no store yet: Jan's layout
+            return self.data_root / "assistants" / assistant_id
+
+    def has_code(self, assistant_id: str) -> bool:
+        return (self.folder(assistant_id) / "index.py").is_file()
+
+    async def assistant(self, assistant_id: str) -> Assistant:
+        try:
+            return await self.services.get("assistants").get(assistant_id)
+        except Exception:  # noqa: BLE001 - fall back to the file itself
+            path = self.folder(assistant_id) / "assistant.json"
+            raw = json.loads(path.read_text()) if path.is_file() else {}
+            return Assistant.model_validate({**raw, "id": assistant_id})
+
+    def _stamp(self, folder: Path) -> tuple:
+        def mtime(p: Path) -> float | None:
+            try:
+                return p.stat().st_mtime_ns
+            except OSError:
+                return None
+
+        return tuple(mtime(folder / name) for name in (*WATCHED, ENV_DIR))
+
+    def install(self, assistant_id: str, target: Path | None = None):  # noqa: ANN201
+        return install_requirements(self.folder(assistant_id), target=target)
+
+    # ------------------------------------------------------------------ workers
+    def _lock(self, assistant_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(assistant_id, asyncio.Lock())
+
+    async def _worker(self, assistant_id: str) -> Worker:
+        """The live worker for ``assistant_id`` (caller holds its lock)."""
+        if self._closed:
+            raise SandboxError("unavailable", "the sandbox service is shut down")
+        folder = self.folder(assistant_id)
+        if not (folder / "index.py").is_file():
+            raise SandboxError("unavailable", f"assistant '{assistant_id}' has no index.py")
+        stamp = self._stamp(folder)
+        worker = self._workers.get(assistant_id)
+        if worker is not None and worker.alive and self._stamps.get(assistant_id) == stamp:
+            return worker
+        if worker is not None:
+            await worker.stop()
+        worker = Worker(assistant_id=assistant_id, folder=folder.resolve(),
+                        data_root=self.data_root, settings=self.settings,
+                        site_dirs=env_site_dirs(folder), handler=self.relay, log=self.log)
+        self._workers[assistant_id] = worker
+        self._stamps[assistant_id] = stamp
+        try:
+            info = await worker.start()
+        except SandboxError as exc:
+            self._workers.pop(assistant_id, None)
+            if exc.code == "handler_error":
+                raise SandboxError("refused" if "isolation layer" in exc.message else
+                                   "handler_error", f"index.py failed to load: {exc.message}"
+                                   ) from None
+            raise
+        active = self.active_layers(worker)
+        if not meets(active, self.settings):
+            await worker.kill()
+            self._workers.pop(assistant_id, None)
+            raise SandboxError("refused", "strict sandbox mode: required isolation "
+                               f"{sorted(set(self.settings.required) - active)} unavailable")
+        for topic in info.get("subscriptions", []):
+            self.subscribe(assistant_id, topic)
+        return worker
+
+    @staticmethod
+    def active_layers(worker: Worker) -> set[str]:
+        return {k for k, v in worker.info.get("layers", {}).items() if v.get("active")}
+
+    async def start(self, assistant_id: str) -> None:
+        async with self._lock(assistant_id):
+            await self._worker(assistant_id)
+
+    async def restart(self, assistant_id: str) -> None:
+        """Replace the worker (e.g. after ``index.py`` changed); start it again if it has code."""
+        async with self._lock(assistant_id):
+            worker = self._workers.pop(assistant_id, None)
+            if worker is not None:
+                await worker.stop()
+            self._unsubscribe(assistant_id)
+            if self.has_code(assistant_id) and not self._closed:
+                await self._worker(assistant_id)
+
+    async def _call(self, assistant_id: str, topic: str, data: Any, context: dict[str, Any],
+                    timeout: float | None) -> tuple[Any, Worker]:
+        async with self._lock(assistant_id):
+            worker = await self._worker(assistant_id)
+            try:
+                value = await worker.call(topic, data, context, timeout or self.settings.timeout)
+            finally:
+                if not worker.alive:
+                    self._workers.pop(assistant_id, None)
+            return value, worker
+
+    async def run(self, assistant_id: str, *, thread_id: str, run_id: str,
+                  model: str | None = None, data: dict[str, Any] | None = None,
+                  timeout: float | None = None) -> SandboxResult:
+        self._ensure_started()
+        context = {"kind": "run", "thread_id": thread_id, "run_id": run_id, "model": model,
+                   "source": "host", "hops": 0}
+        payload = {"type": "run", "thread_id": thread_id, "run_id": run_id, **(data or {})}
+        value, worker = await self._call(assistant_id, f"{ASSISTANT_PREFIX}{assistant_id}",
+                                         payload, context, timeout)
+        active = self.active_layers(worker)
+        result = SandboxResult(isolation=level_of(active, self.settings.mode),
+                               layers=sorted(active))
+        if isinstance(value, dict) and isinstance(value.get("content"), str):
+            result.content = value["content"]
+            result.metadata = value.get("metadata") or {}
+        elif isinstance(value, dict | list):
+            result.content = json.dumps(value, ensure_ascii=False)
+        elif value is not None:
+            result.content = str(value)
+        return result
+
+    # ------------------------------------------------------------------ pub/sub
+    def subscribe(self, assistant_id: str, topic: str) -> None:
+        subs = self._subs.setdefault(assistant_id, {})
+        if topic in subs or self.events is None:
+            return
+
+        async def handler(event_topic: str, payload: Any) -> None:
+            if not isinstance(payload, dict) or payload.get("source") == assistant_id:
+                return  # never echo an assistant's own events back to it
+            if int(payload.get("hops", 0)) > MAX_HOPS:
+                return
+            self._spawn(self._deliver(assistant_id, event_topic, payload))
+
+        subs[topic] = self.events.on(topic, handler)
+
+    def _unsubscribe(self, assistant_id: str) -> None:
+        for disposable in self._subs.pop(assistant_id, {}).values():
+            disposable.dispose()
+
+    async def _deliver(self, assistant_id: str, topic: str, payload: dict[str, Any]) -> None:
+        context = {"kind": "event", "source": str(payload.get("source", "host")),
+                   "hops": int(payload.get("hops", 0))}
+        try:
+            await self._call(assistant_id, topic, payload.get("data"), context, None)
+        except SandboxError as exc:
+            self.log.warning("assistant %s failed on %s: %s", assistant_id, topic, exc.message)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _ensure_started(self) -> None:
+        if self._started or self._closed:
+            return
+        self._started = True
+        if self.settings.autostart:
+            self._spawn(self._autostart())
+
+    async def _autostart(self) -> None:
+        root = self.data_root / "assistants"
+        ids = sorted(p.parent.name for p in root.glob("*/index.py")) if root.is_dir() else []
+        for assistant_id in ids:
+            try:
+                await self.start(assistant_id)
+            except Exception as exc:  # noqa: BLE001 - one bad assistant never stops the rest
+                self.log.warning("assistant %s did not start: %s", assistant_id, exc)
+
+    async def _on_data_changed(self, topic: str, payload: Any) -> None:
+        if not isinstance(payload, dict) or payload.get("area") != "assistants":
+            return
+        root = self.data_root / "assistants"
+        changed = set()
+        for raw in payload.get("paths", []):
+            try:
+                parts = Path(raw).resolve().relative_to(root).parts
+            except (ValueError, OSError):
+                continue
+            if parts and not (len(parts) > 1 and parts[1] in (WORKSPACE, "__pycache__")):
+                changed.add(parts[0])
+        for assistant_id in changed:
+            if assistant_id in self._workers or (self.settings.autostart
+                                                  and self.has_code(assistant_id)):
+                self._spawn(self.restart(assistant_id))
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._watch is not None:
+            self._watch.dispose()
+        for task in list(self._tasks):
+            task.cancel()
+        for assistant_id in list(self._subs):
+            self._unsubscribe(assistant_id)
+        workers, self._workers = list(self._workers.values()), {}
+        await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)

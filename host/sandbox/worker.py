@@ -1,0 +1,263 @@
+"""One sandboxed worker process: spawn, talk RPC, enforce deadlines and output caps, kill.
+
+The worker runs in its own session (process group), so killing it kills anything it managed to
+start. Any failure (crash, deadline, protocol violation, output flood) fails the pending call
+with a ``SandboxError`` carrying a clear message, and the worker is never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from jan.sdk.sandbox import WORKSPACE, SandboxError
+
+from .config import SandboxSettings, bootstrap_path, worker_config
+from .rpc import PARAMS, Channel, ProtocolError, WorkerRequest, WorkerResponse
+
+Chunk = Callable[[str], Awaitable[None]]
+Handler = Callable[["Worker", str, BaseModel, Chunk], Awaitable[Any]]
+
+
+class RelayError(Exception):
+    """A worker request the host refuses (sent back as a JSON-RPC error)."""
+
+    def __init__(self, message: str, code: int = -32000) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        sig = signal.Signals(-code)
+        hint = {signal.SIGXCPU: " (CPU time limit)", signal.SIGSYS: " (forbidden syscall)",
+                signal.SIGSEGV: " (crashed)", signal.SIGKILL: " (killed)"}.get(sig, "")
+        return f"terminated by {sig.name}{hint}"
+    return f"exited with status {code}"
+
+
+class Worker:
+    def __init__(self, *, assistant_id: str, folder: Path, data_root: Path,
+                 settings: SandboxSettings, site_dirs: list[str], handler: Handler,
+                 log: logging.Logger) -> None:
+        self.assistant_id, self.folder, self.data_root = assistant_id, folder, data_root
+        self.settings, self.site_dirs, self.handler, self.log = settings, site_dirs, handler, log
+        self.proc: asyncio.subprocess.Process | None = None
+        self.channel: Channel | None = None
+        self.info: dict[str, Any] = {}
+        self.context: dict[str, Any] = {}
+        self.failure: SandboxError | None = None
+        self.output_tail: collections.deque[bytes] = collections.deque(maxlen=16)
+        self.output_bytes = 0
+        self.started_at = 0.0
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._scratch: str | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None and self.failure is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    async def start(self, *, probe: bool = False) -> dict[str, Any]:
+        workspace = self.folder / WORKSPACE
+        if not probe:
+            workspace.mkdir(parents=True, exist_ok=True)
+        self._scratch = tempfile.mkdtemp(prefix=f"jan-sandbox-{self.assistant_id[:40]}-")
+        cfg = worker_config(self.settings, data_root=self.data_root,
+                            assistant_id=self.assistant_id, folder=self.folder,
+                            workspace=workspace if not probe else Path(self._scratch),
+                            scratch=Path(self._scratch), site_dirs=self.site_dirs)
+        cfg["probe"] = probe
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", str(bootstrap_path()), str(to_worker_r), str(from_worker_w),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, pass_fds=(to_worker_r, from_worker_w),
+                env=cfg["env"], cwd=self._scratch, start_new_session=True)
+        finally:
+            os.close(to_worker_r)
+            os.close(from_worker_w)
+        self.started_at = time.monotonic()
+        self.channel = Channel(from_worker_r, to_worker_w,
+                               max_bytes=self.settings.max_message_bytes)
+        await self.channel.open()
+        self._spawn(self._read_loop())
+        self._spawn(self._drain_output())
+        try:
+            self.info = await asyncio.wait_for(self.request("init", cfg),
+                                               self.settings.start_timeout)
+        except TimeoutError:
+            await self.kill(SandboxError("timeout", "assistant worker did not start in time"))
+            raise self.failure from None  # type: ignore[misc]
+        except SandboxError:
+            await self.kill(self.failure or SandboxError("crashed", "worker failed to start"))
+            raise
+        return self.info
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        if self.failure is not None:
+            raise self.failure
+        rid = f"h{next(self._ids)}"
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            assert self.channel is not None
+            await self.channel.send({"jsonrpc": "2.0", "id": rid, "method": method,
+                                     "params": params})
+            return await fut
+        except (BrokenPipeError, ConnectionError):
+            raise self.failure or SandboxError("crashed", "assistant worker is gone") from None
+        finally:
+            self._pending.pop(rid, None)
+
+    async def call(self, topic: str, data: Any, context: dict[str, Any],
+                   timeout: float) -> Any:
+        """Run the handlers for ``topic``; kill the whole worker if it overruns ``timeout``."""
+        self.context, self.output_bytes = context, 0
+        try:
+            reply = await asyncio.wait_for(
+                self.request("call", {"topic": topic, "data": data, "context": context}), timeout)
+        except TimeoutError:
+            await self.kill(SandboxError(
+                "timeout", f"assistant code exceeded the {timeout:g}s time limit and was stopped"))
+            raise self.failure from None  # type: ignore[misc]
+        except asyncio.CancelledError:
+            # The handler may still be running: this worker cannot be trusted to be idle.
+            await asyncio.shield(self.kill(SandboxError("crashed", "the call was cancelled")))
+            raise
+        finally:
+            self.context = {}
+        return reply.get("value") if isinstance(reply, dict) else None
+
+    async def _read_loop(self) -> None:
+        assert self.channel is not None
+        try:
+            while (msg := await self.channel.read()) is not None:
+                if isinstance(msg, WorkerResponse):
+                    self._resolve(msg)
+                else:
+                    self._spawn(self._serve(msg))
+            await self._exited()
+        except ProtocolError as exc:
+            await self.kill(SandboxError("protocol", f"assistant worker broke the protocol: {exc}"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any reader failure ends this worker
+            await self.kill(SandboxError("crashed", f"assistant worker channel failed: {exc}"))
+
+    def _resolve(self, msg: WorkerResponse) -> None:
+        fut = self._pending.get(msg.id)
+        if fut is None or fut.done():
+            return
+        if msg.error is not None:
+            fut.set_exception(SandboxError("handler_error", msg.error.message))
+        else:
+            fut.set_result(msg.result)
+
+    async def _serve(self, req: WorkerRequest) -> None:
+        async def chunk(text: str) -> None:
+            await self._send({"jsonrpc": "2.0", "method": "chunk",
+                              "params": {"id": req.id, "text": text}})
+
+        try:
+            params = PARAMS[req.method].model_validate(req.params)
+            result = await self.handler(self, req.method, params, chunk)
+            reply: dict[str, Any] = {"result": result}
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            reply = {"error": {"code": -32602, "message": f"invalid params: {where}: {err['msg']}"}}
+        except RelayError as exc:
+            reply = {"error": {"code": exc.code, "message": str(exc)}}
+        except SandboxError as exc:
+            reply = {"error": {"code": -32000, "message": exc.message}}
+        except Exception as exc:  # noqa: BLE001 - the worker gets a message, never a traceback
+            self.log.exception("sandbox relay %s failed", req.method)
+            reply = {"error": {"code": -32000, "message": f"host error: {type(exc).__name__}"}}
+        await self._send({"jsonrpc": "2.0", "id": req.id, **reply})
+
+    async def _send(self, obj: dict[str, Any]) -> None:
+        if self.channel is not None and self.failure is None:
+            with contextlib.suppress(BrokenPipeError, ConnectionError, RuntimeError):
+                await self.channel.send(obj)
+
+    async def _drain_output(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while chunk := await self.proc.stdout.read(65536):
+            self.output_bytes += len(chunk)
+            self.output_tail.append(chunk[-512:])
+            if self.output_bytes > self.settings.max_output_bytes:
+                await self.kill(SandboxError(
+                    "output_limit", f"assistant code wrote more than "
+                    f"{self.settings.max_output_bytes} bytes of output and was stopped"))
+                return
+
+    def output(self) -> str:
+        return b"".join(self.output_tail).decode("utf-8", "replace")[-2000:]
+
+    async def _exited(self) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), 2)
+        tail = self.output().strip().splitlines()[-3:]
+        detail = f": {' | '.join(tail)}" if tail else ""
+        await self.kill(SandboxError(
+            "crashed", f"assistant worker {_describe_exit(self.proc.returncode)}{detail}"))
+
+    async def kill(self, reason: SandboxError | None = None) -> None:
+        """Kill the whole process group and fail everything pending with ``reason``."""
+        if self.failure is None:
+            self.failure = reason or SandboxError("crashed", "assistant worker was stopped")
+        for fut in list(self._pending.values()):
+            if not fut.done():
+                fut.set_exception(self.failure)
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError, ProcessLookupError):
+                await asyncio.wait_for(self.proc.wait(), 5)
+        if self.channel is not None:
+            self.channel.close()
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    async def stop(self) -> None:
+        """Ask politely, then kill."""
+        if self.alive and self.channel is not None:
+            with contextlib.suppress(Exception):
+                await self.channel.send({"jsonrpc": "2.0", "method": "shutdown"})
+                await asyncio.wait_for(self.proc.wait(), 1)  # type: ignore[union-attr]
+        await self.kill(SandboxError("crashed", "assistant worker was stopped"))
