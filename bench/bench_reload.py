@@ -74,7 +74,8 @@ def main() -> None:
     med, worst = statistics.median(reloads), max(reloads)
     med_restart = statistics.median(restarts)
     print(f"{'measure':<44} {'median s':>9} {'worst s':>9}")
-    print(f"{'hot reload: save → new response (n=%d)' % edits:<44} {med:>9.3f} {worst:>9.3f}")
+    label = f"hot reload: save → new response (n={edits})"
+    print(f"{label:<44} {med:>9.3f} {worst:>9.3f}")
     print(f"{'full restart: start → new response (n=3)':<44} {med_restart:>9.3f} "
           f"{max(restarts):>9.3f}")
     print(f"ratio (reload / restart): {med / med_restart:.2f}x; target median < 0.5 s: "

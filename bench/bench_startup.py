@@ -35,7 +35,7 @@ def time_bare_python() -> float:
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     ours, bare = [], []
-    for i in range(runs):
+    for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "data"
             folder.mkdir()
