@@ -1,0 +1,86 @@
+"""HTTP targets for bench_inference.py: any OpenAI-compatible server, streamed with httpx.
+
+``--url NAME=BASE`` adds a running server (``BASE`` ends before ``/v1``, e.g.
+``http://127.0.0.1:1337``); ``--llama-cpp-server`` starts ``python -m llama_cpp.server`` on a
+free loopback port with the same model and threads, for the same table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+from engine_stats import Stream
+
+
+class HttpTarget:
+    def __init__(self, name: str, base: str, model: str) -> None:
+        self.name, self.base, self.model = name, base.rstrip("/"), model
+        self.client = httpx.AsyncClient(base_url=self.base, timeout=httpx.Timeout(300.0))
+
+    async def stream(self, prompt: str, max_tokens: int) -> Stream:
+        body = {"model": self.model, "stream": True, "max_tokens": max_tokens,
+                "temperature": 0.0, "messages": [{"role": "user", "content": prompt}],
+                "stream_options": {"include_usage": True}}
+        s = Stream()
+        usage = None
+        async with self.client.stream("POST", "/v1/chat/completions", json=body) as resp:
+            if resp.status_code != 200:
+                raise RuntimeError(f"{self.name}: HTTP {resp.status_code} "
+                                   f"{(await resp.aread())[:300]!r}")
+            async for line in resp.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if chunk.get("error"):
+                    raise RuntimeError(f"{self.name}: {chunk['error']}")
+                for choice in chunk.get("choices") or []:
+                    s.on_text((choice.get("delta") or {}).get("content") or "")
+                usage = chunk.get("usage") or usage
+        return s.finish(usage.get("completion_tokens") if usage else None)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def llama_cpp_server(model: str, threads: int, ctx: int) -> Iterator[str]:
+    """llama-cpp-python's own server, on loopback only; stopped afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+         "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads),
+         "--n_ctx", str(ctx), "--verbose", "false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/v1/models", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None:
+                raise RuntimeError("llama_cpp.server exited at startup")
+            time.sleep(0.3)
+        else:
+            raise RuntimeError("llama_cpp.server did not start in time")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

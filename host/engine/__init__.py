@@ -1,0 +1,33 @@
+"""The inference engine: one llama-cpp-python runner subprocess per loaded model.
+
+``create_service(settings=..., events=..., log=...)`` builds the host's ``inference`` service.
+``settings`` is the ``engine`` section of settings.json; every key is optional:
+
+- ``keep_alive`` (seconds, default 300): unload a model idle this long; negative = never.
+- ``memory_budget_mb`` (default 75% of RAM): loaded models must fit; least recently used idle
+  models are unloaded to make room (estimate: file size x 1.2 + 64 MiB, then measured RSS).
+- ``queue_size`` (default 64): requests that may wait per model beyond its ``n_parallel``
+  running ones; beyond that ``Overloaded`` (503 + Retry-After).
+- ``prompt_chunk`` (default 64): prompt tokens processed per step while other sequences are
+  generating, so a long prompt never stalls the other streams for long.
+- ``load_timeout`` (seconds, default 120) and ``retry_after`` (seconds, default 2).
+
+Load-time settings per model come in the ``LoadSpec``: ``ctx_len`` is the context of *each*
+of the ``n_parallel`` sequences (the runner's context is ``ctx_len * n_parallel``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .config import EngineSettings
+from .manager import EngineManager
+
+__all__ = ["EngineManager", "EngineSettings", "create_service"]
+
+
+def create_service(*, settings: dict[str, Any] | None, events: Any = None,
+                   log: logging.Logger | None = None) -> EngineManager:
+    """The ``inference`` service; call ``await service.close()`` on shutdown."""
+    return EngineManager(EngineSettings.model_validate(settings or {}), events=events, log=log)

@@ -1,0 +1,173 @@
+"""A model runner subprocess: ``python -m jan.host.engine.runner CMD_FD EVENT_FD``.
+
+The manager passes two inherited pipe descriptors: commands come in on ``CMD_FD``, events go out
+on ``EVENT_FD`` (JSON lines, see ``protocol``). The first command is ``load``. A reader thread
+parses commands and renders/tokenizes prompts (tokenizing off-thread is safe in llama.cpp), so
+the main thread only runs the step loop. End of the command pipe (the manager died) ends the
+runner.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import traceback
+from typing import IO
+
+from pydantic import ValidationError
+
+from .batch import Prepared, Scheduler
+from .embed import Embedder
+from .native import Context, Model, init_backend, threads
+from .prompts import Prompter, RequestError
+from .protocol import (
+    COMMAND,
+    MAX_LINE,
+    Cancel,
+    Embed,
+    Embedded,
+    Failed,
+    Fatal,
+    Generate,
+    Load,
+    Ready,
+    Shutdown,
+    encode,
+)
+from .sampling import grammar_for
+
+N_BATCH = 512
+
+
+class EventWriter:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf: list[bytes] = []
+
+    def send(self, msg) -> None:  # noqa: ANN001 - any protocol event
+        self.buf.append(encode(msg))
+
+    def flush(self) -> None:
+        if not self.buf:
+            return
+        data = memoryview(b"".join(self.buf))
+        self.buf.clear()
+        while data:  # one write per step: fewer wake-ups on the manager's side
+            n = os.write(self.fd, data)
+            data = data[n:]
+
+
+class Runner:
+    def __init__(self, load: Load, out: EventWriter) -> None:
+        spec = load.spec
+        init_backend()
+        self.spec, self.out = spec, out
+        self.n_threads = threads(spec.cpu_threads)
+        self.n_parallel = max(1, spec.n_parallel)
+        self.model = Model(spec.path, spec.ngl)
+        self.ctx = Context(self.model, n_ctx=spec.ctx_len * self.n_parallel, n_seq=self.n_parallel,
+                           n_batch=N_BATCH, n_threads=self.n_threads)
+        self.prompter = Prompter(self.model, spec)
+        self.sched = Scheduler(self.model, self.ctx, self.n_parallel, load.prompt_chunk, out.send)
+        self._embedder: Embedder | None = None
+
+    def ready(self) -> Ready:
+        return Ready(pid=os.getpid(), n_parallel=self.n_parallel, n_ctx_seq=self.ctx.n_ctx_seq,
+                     n_embd=self.model.n_embd, template=self.prompter.kind)
+
+    # -- reader thread -----------------------------------------------------------------------
+    def prepare(self, cmd: Generate) -> Prepared | Failed:
+        try:
+            tokens, param = self.prompter.tokens(cmd.request)
+            if len(tokens) >= self.ctx.n_ctx_seq:
+                raise RequestError(
+                    f"This model's context is {self.ctx.n_ctx_seq} tokens per request, but the "
+                    f"prompt has {len(tokens)} tokens. Shorten the {param}.",
+                    code="context_length_exceeded", param=param)
+            stops = self.prompter.stops + cmd.request.stop
+            return Prepared(cmd.id, cmd.request, tokens, grammar_for(cmd.request), stops)
+        except RequestError as exc:
+            return Failed(id=cmd.id, status=exc.status, code=exc.code, param=exc.param,
+                          message=exc.message)
+
+    def read_commands(self, pipe: IO[bytes], inbox: queue.SimpleQueue) -> None:
+        for line in iter(lambda: pipe.readline(MAX_LINE), b""):
+            try:
+                cmd = COMMAND.validate_json(line)
+            except ValidationError as exc:
+                print(f"runner: bad command ignored: {exc}", file=sys.stderr, flush=True)
+                continue
+            inbox.put(self.prepare(cmd) if isinstance(cmd, Generate) else cmd)
+        inbox.put(Shutdown())
+
+    # -- main thread -------------------------------------------------------------------------
+    def serve(self, inbox: queue.SimpleQueue) -> None:
+        while True:
+            items = [inbox.get()] if not self.sched.busy else []
+            while True:
+                try:
+                    items.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            for item in items:
+                if isinstance(item, Shutdown):
+                    self.out.flush()
+                    return
+                self.handle(item)
+            if self.sched.busy:
+                self.sched.step()
+            self.out.flush()
+
+    def handle(self, item) -> None:  # noqa: ANN001 - a prepared request or a command
+        if isinstance(item, Prepared):
+            self.sched.submit(item)
+        elif isinstance(item, Failed):
+            self.out.send(item)
+        elif isinstance(item, Cancel):
+            self.sched.cancel(item.id)
+        elif isinstance(item, Embed):
+            self.embed(item)
+
+    def embed(self, cmd: Embed) -> None:
+        try:
+            if self._embedder is None:
+                self._embedder = Embedder(self.model, self.spec.ctx_len, self.n_threads)
+            vectors, n = self._embedder.embed(cmd.inputs)
+            self.out.send(Embedded(id=cmd.id, vectors=vectors, prompt_tokens=n))
+        except RequestError as exc:
+            self.out.send(Failed(id=cmd.id, status=exc.status, code=exc.code, param=exc.param,
+                                 message=exc.message))
+        except RuntimeError as exc:
+            self.out.send(Failed(id=cmd.id, status=500, code="embedding_failed", message=str(exc)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    cmd_fd, evt_fd = int(args[0]), int(args[1])
+    out = EventWriter(evt_fd)
+    pipe = os.fdopen(cmd_fd, "rb")
+    try:
+        load = COMMAND.validate_json(pipe.readline(MAX_LINE))
+        if not isinstance(load, Load):
+            raise ValueError("the first command must be load")
+        runner = Runner(load, out)
+    except Exception as exc:  # report why, then exit: the manager turns it into an API error
+        traceback.print_exc()
+        out.send(Fatal(message=str(exc) or type(exc).__name__))
+        out.flush()
+        return 1
+    out.send(runner.ready())
+    out.flush()
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=runner.read_commands, args=(pipe, inbox), daemon=True).start()
+    runner.serve(inbox)
+    return 0
+
+
+if __name__ == "__main__":
+    # Exit without running native destructors: the OS frees memory faster and more safely.
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)
