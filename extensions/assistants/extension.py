@@ -12,14 +12,13 @@ from jan.sdk import Context, Extension, hookimpl
 from jan.sdk import events as ev
 from jan.sdk.http import Request, Response, json_response, page_query, read_body
 from jan.sdk.models import new_id
-from jan.sdk.openai_shapes import (
+from jan.sdk.openai_requests import (
     AssistantCreateRequest,
     AssistantModifyRequest,
     assistant_changes,
     assistant_from_request,
-    assistant_to_api,
-    page_to_api,
 )
+from jan.sdk.openai_shapes import assistant_to_api, page_to_api
 from jan.sdk.storage import check_id
 
 from .store import FileAssistantStore

@@ -10,15 +10,13 @@ from typing import Any
 
 from jan.sdk import Context
 from jan.sdk.http import Request, Response, json_response, page_query, read_body
-from jan.sdk.openai_shapes import (
+from jan.sdk.openai_requests import (
     MessageCreateRequest,
     MessageModifyRequest,
-    deleted_to_api,
     message_changes,
     message_from_request,
-    message_to_api,
-    page_to_api,
 )
+from jan.sdk.openai_shapes import deleted_to_api, message_to_api, page_to_api
 
 BASE = "/v1/threads/{thread_id}/messages"
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from jan.sdk.http import Request, Response, json_response, page_query, read_body, sse_response
 from jan.sdk.models import new_id
-from jan.sdk.openai_shapes import message_from_request, page_to_api, thread_from_request
+from jan.sdk.openai_requests import message_from_request, thread_from_request
+from jan.sdk.openai_shapes import page_to_api
 
 from .runner import Runner
 from .schemas import Run, RunCreateRequest, ThreadRunRequest

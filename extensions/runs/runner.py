@@ -18,7 +18,8 @@ from jan.sdk.errors import ApiError, InvalidRequest, Overloaded
 from jan.sdk.events import RUN_CREATED, RUN_UPDATED
 from jan.sdk.inference import Delta, Done
 from jan.sdk.models import Assistant, Message, Thread, new_id
-from jan.sdk.openai_shapes import message_from_request, message_to_api
+from jan.sdk.openai_requests import message_from_request
+from jan.sdk.openai_shapes import message_to_api
 from jan.sdk.sandbox import SandboxError
 
 from . import reply

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jan.sdk.openai_shapes import MessageCreateRequest, Metadata, ThreadCreateRequest
+from jan.sdk.openai_requests import MessageCreateRequest, Metadata, ThreadCreateRequest
 
 Status = Literal["queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed",
                  "completed", "incomplete", "expired"]

@@ -11,16 +11,14 @@ from typing import Any
 from jan.sdk import Context
 from jan.sdk.http import Request, Response, json_response, page_query, read_body
 from jan.sdk.models import new_id
-from jan.sdk.openai_shapes import (
+from jan.sdk.openai_requests import (
     ThreadCreateRequest,
     ThreadModifyRequest,
-    deleted_to_api,
     message_from_request,
-    page_to_api,
     thread_changes,
     thread_from_request,
-    thread_to_api,
 )
+from jan.sdk.openai_shapes import deleted_to_api, page_to_api, thread_to_api
 
 
 class ThreadRoutes:
