@@ -8,6 +8,7 @@ API shapes live in ``jan.sdk.openai_shapes``, the one layer that knows both.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +23,27 @@ def new_id(prefix: str = "") -> str:
     """A new time-sortable id: a ULID, optionally prefixed (``thread_01J...``)."""
     value = str(ULID())
     return f"{prefix}_{value}" if prefix else value
+
+
+def apply_changes(doc: dict[str, Any], changes: dict[str, Any], *, frozen: Collection[str],
+                  bump: str | None = "updated") -> dict[str, Any]:
+    """The update rule every store follows (files, PostgreSQL, anything else).
+
+    A shallow merge of ``changes`` into ``doc``: ``metadata`` merges key by key and a ``None``
+    value removes its key; ``frozen`` keys never change; ``bump`` (``updated``) becomes now.
+    """
+    out = dict(doc)
+    for key, value in changes.items():
+        if key in frozen:
+            continue
+        if key == "metadata":
+            merged = {**(out.get("metadata") or {}), **(value or {})}
+            out["metadata"] = {k: v for k, v in merged.items() if v is not None}
+        else:
+            out[key] = value
+    if bump:
+        out[bump] = now_ms()
+    return out
 
 
 class FileModel(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any
 from jan.sdk import events as ev
 from jan.sdk.errors import Conflict, InvalidRequest, NotFound
 from jan.sdk.http import parse
-from jan.sdk.models import Assistant, Page
+from jan.sdk.models import Assistant, Page, apply_changes
 from jan.sdk.openai_shapes import assistant_to_api, cursor_window, ts_to_s
 from jan.sdk.storage import Folder, UnsafePath, atomic_write_json, check_id, file_lock
 
@@ -149,13 +149,9 @@ class FileAssistantStore:
         folder = self._find(assistant_id)
         path = folder / "assistant.json"
         with file_lock(path):
-            data = self._read(folder.name).to_file()  # its shown created_at is kept from now on
-            for key, value in changes.items():
-                if key == "metadata":
-                    merged = {**data.get("metadata", {}), **(value or {})}
-                    data["metadata"] = {k: v for k, v in merged.items() if v is not None}
-                elif key not in FROZEN:
-                    data[key] = value
+            # its shown created_at is kept from now on
+            data = apply_changes(self._read(folder.name).to_file(), changes, frozen=FROZEN,
+                                 bump=None)
             data["metadata"].pop(CORRUPT_FLAG, None)
             updated = parse(Assistant, data)
             atomic_write_json(path, updated.to_file())

@@ -17,7 +17,7 @@ from psycopg.types.json import Json, Jsonb
 from jan.sdk.errors import Conflict, InvalidRequest, NotFound
 from jan.sdk.events import MESSAGE_CREATED, MESSAGE_DELETED, MESSAGE_UPDATED
 from jan.sdk.http import parse
-from jan.sdk.models import Message, Page, now_ms
+from jan.sdk.models import Message, Page, apply_changes
 from jan.sdk.openai_shapes import deleted_to_api, message_to_api
 from jan.sdk.services import Order
 
@@ -68,14 +68,7 @@ def from_row(row: tuple[Any, ...]) -> Message:
 
 def merge(message: Message, changes: dict[str, Any]) -> Message:
     """Shallow-merge ``changes`` (``metadata`` key by key) and bump ``updated``."""
-    doc = message.to_file()
-    for key, value in changes.items():
-        if key == "metadata":
-            doc["metadata"] = {**(doc.get("metadata") or {}), **(value or {})}
-        elif key not in FIXED:
-            doc[key] = value
-    doc["updated"] = now_ms()
-    return parse(Message, doc)
+    return parse(Message, apply_changes(message.to_file(), changes, frozen=FIXED))
 
 
 def thread_not_found(thread_id: str) -> NotFound:

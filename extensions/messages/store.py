@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from jan.sdk import events as ev
 from jan.sdk.errors import ApiError, InvalidRequest, NotFound
 from jan.sdk.http import parse, validation_message
-from jan.sdk.models import Message, Page, now_ms
+from jan.sdk.models import Message, Page, apply_changes
 from jan.sdk.openai_shapes import cursor_window, deleted_to_api, message_to_api
 from jan.sdk.storage import Folder, UnsafePath, atomic_write_bytes, check_id, dumps, file_lock
 
@@ -216,15 +216,7 @@ class FileMessageStore:
 
     async def update(self, thread_id: str, message_id: str, changes: dict[str, Any]) -> Message:
         def change(old: Message) -> Message:
-            data = old.to_file()
-            for key, value in changes.items():
-                if key == "metadata":  # merged key by key; a None value removes the key
-                    merged = {**data.get("metadata", {}), **(value or {})}
-                    data["metadata"] = {k: v for k, v in merged.items() if v is not None}
-                elif key not in FROZEN:
-                    data[key] = value
-            data["updated"] = now_ms()
-            return parse(Message, data)
+            return parse(Message, apply_changes(old.to_file(), changes, frozen=FROZEN))
 
         new = await asyncio.to_thread(self._rewrite, thread_id, message_id, change)
         await self._emit(ev.MESSAGE_UPDATED, message_to_api(new))

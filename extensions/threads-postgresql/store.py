@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from jan.sdk.errors import Conflict, NotFound
 from jan.sdk.events import THREAD_CREATED, THREAD_DELETED, THREAD_UPDATED
 from jan.sdk.http import parse
-from jan.sdk.models import Page, Thread, now_ms
+from jan.sdk.models import Page, Thread, apply_changes
 from jan.sdk.openai_shapes import deleted_to_api, thread_to_api
 from jan.sdk.services import Order
 from jan.sdk.storage import check_id
@@ -67,22 +67,7 @@ def from_row(row: tuple[Any, ...]) -> Thread:
 def merge(thread: Thread, changes: dict[str, Any]) -> Thread:
     """Shallow-merge ``changes`` and bump ``updated``; ``metadata`` merges key by key and a
     ``None`` value removes its key (the file store's rules)."""
-    doc = thread.to_file()
-    for key, value in changes.items():
-        if key in FIXED:
-            continue
-        if key == "metadata":
-            merged = dict(doc.get("metadata") or {})
-            for mk, mv in (value or {}).items():
-                if mv is None:
-                    merged.pop(mk, None)
-                else:
-                    merged[mk] = mv
-            doc["metadata"] = merged
-        else:
-            doc[key] = value
-    doc["updated"] = now_ms()
-    return parse(Thread, doc)
+    return parse(Thread, apply_changes(thread.to_file(), changes, frozen=FIXED))
 
 
 def _not_found(thread_id: str) -> NotFound:

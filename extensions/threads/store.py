@@ -22,7 +22,7 @@ from ulid import ULID
 from jan.sdk import events as ev
 from jan.sdk.errors import Conflict, InvalidRequest, NotFound
 from jan.sdk.http import parse
-from jan.sdk.models import Page, Thread, now_ms
+from jan.sdk.models import Page, Thread, apply_changes, now_ms
 from jan.sdk.openai_shapes import deleted_to_api, thread_to_api
 from jan.sdk.storage import Folder, UnsafePath, atomic_write_json, check_id, file_lock
 
@@ -157,21 +157,7 @@ class FileThreadStore:
     def _update(self, thread_id: str, changes: dict[str, Any]) -> Thread:
         with self._locked(thread_id, "thread.json") as folder:
             thread, broken = self._load(thread_id)
-            data = thread.to_file()
-            for key, value in changes.items():
-                if key in FROZEN:
-                    continue
-                if key == "metadata":
-                    merged = dict(data.get("metadata") or {})
-                    for mk, mv in (value or {}).items():
-                        if mv is None:  # a None value removes the key
-                            merged.pop(mk, None)
-                        else:
-                            merged[mk] = mv
-                    data["metadata"] = merged
-                else:
-                    data[key] = value
-            data["updated"] = now_ms()
+            data = apply_changes(thread.to_file(), changes, frozen=FROZEN)
             if broken:
                 data["metadata"].pop(CORRUPT_FLAG, None)
                 if broken == "unreadable":  # keep the user's broken file for inspection
