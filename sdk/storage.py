@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,17 @@ def _lock_for(path: Path) -> threading.Lock:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold a lock for ``path`` across threads of this process and across processes (flock)."""
+def file_lock(path: Path, *, create_parent: bool = True) -> Iterator[None]:
+    """Hold a lock for ``path`` across threads of this process and across processes (flock).
+
+    With ``create_parent=False`` a missing folder raises ``FileNotFoundError`` instead of being
+    recreated, so a writer racing a delete never brings a deleted folder back.
+    """
     import fcntl
 
     with _lock_for(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create_parent:
+            path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = path.with_name(path.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -105,26 +110,31 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode())
 
 
-def append_line(path: Path, obj: Any) -> None:
+def append_line(path: Path, obj: Any, *, create_parent: bool = True,
+                only_if: Callable[[], bool] | None = None) -> bool:
     """Append one JSON object as one line, durably, under the file's lock.
 
     If a previous writer crashed mid-line, the torn tail is terminated first so the new record
-    starts on its own line and stays readable.
+    starts on its own line and stays readable. ``only_if`` is checked under the lock (e.g. "the
+    thread still exists"); when it fails nothing is written and ``False`` is returned. With
+    ``create_parent=False`` a missing folder raises ``FileNotFoundError``.
     """
     line = (dumps(obj) + "\n").encode()
-    with file_lock(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    with file_lock(path, create_parent=create_parent):
+        if only_if is not None and not only_if():
+            return False
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             size = os.fstat(fd).st_size
-            if size:
-                with open(path, "rb") as f:
-                    f.seek(size - 1)
-                    if f.read(1) != b"\n":
-                        line = b"\n" + line
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
             os.write(fd, line)
             os.fsync(fd)
         finally:
             os.close(fd)
+        if size == 0:
+            _fsync_dir(path.parent)  # a new file: make its directory entry durable too
+    return True
 
 
 def read_lines(path: Path) -> tuple[list[dict[str, Any]], list[int]]:

@@ -8,16 +8,13 @@ triggers a rebuild). Corrupt or torn lines are skipped and their line numbers re
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from jan.sdk.storage import dumps, file_lock
 
 BLOCK = 1 << 16
 
@@ -28,48 +25,6 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) and isinstance(value.get("id"), str) else None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def append_guarded(path: Path, record: dict[str, Any], exists: Callable[[], bool]) -> bool:
-    """Append ``record`` as one durable line under the file's lock, if ``exists()`` holds then.
-
-    Checking under the lock means a thread deleted concurrently is never half-resurrected.
-    A torn tail left by a crashed writer is terminated first so it stays a separate line.
-    """
-    line = (dumps(record) + "\n").encode()
-    with file_lock(path):
-        if not exists():
-            _remove_orphan(path.parent)
-            return False
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if size == 0:
-            _fsync_dir(path.parent)  # a new file: make its directory entry durable too
-    return True
-
-
-def _remove_orphan(folder: Path) -> None:
-    """Undo a folder that only taking the lock recreated (an append racing a thread delete)."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(folder):
-            if name.endswith(".lock"):
-                os.unlink(folder / name)
-        folder.rmdir()
 
 
 def tail(path: Path, count: int) -> tuple[list[dict[str, Any]], bool]:

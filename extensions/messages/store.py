@@ -24,9 +24,17 @@ from jan.sdk.errors import ApiError, InvalidRequest, NotFound
 from jan.sdk.http import parse, validation_message
 from jan.sdk.models import Message, Page, apply_changes
 from jan.sdk.openai_shapes import cursor_window, deleted_to_api, message_to_api
-from jan.sdk.storage import Folder, UnsafePath, atomic_write_bytes, check_id, dumps, file_lock
+from jan.sdk.storage import (
+    Folder,
+    UnsafePath,
+    append_line,
+    atomic_write_bytes,
+    check_id,
+    dumps,
+    file_lock,
+)
 
-from .jsonl import MessageIndex, append_guarded, head, tail
+from .jsonl import MessageIndex, head, tail
 
 CORRUPT_FLAG = "jan_corrupt_lines"
 FROZEN = frozenset({"id", "object", "thread_id", "created"})
@@ -102,7 +110,12 @@ class FileMessageStore:
     def _create(self, message: Message) -> Message:
         folder = self._folder(message.thread_id)
         path = folder / "messages.jsonl"
-        if not append_guarded(path, message.to_file(), lambda: self._thread_exists(folder)):
+        try:
+            written = append_line(path, message.to_file(), create_parent=False,
+                                  only_if=lambda: self._thread_exists(folder))
+        except FileNotFoundError:
+            written = False
+        if not written:
             raise NotFound(f"No thread found with id '{message.thread_id}'", param="thread_id")
         return message
 
@@ -146,7 +159,7 @@ class FileMessageStore:
         """Apply ``change`` to one line (None: delete it) and replace the file atomically."""
         folder = self._folder(thread_id)
         path = folder / "messages.jsonl"
-        with file_lock(path):
+        with file_lock(path, create_parent=False):
             if not self._thread_exists(folder):
                 raise NotFound(f"No thread found with id '{thread_id}'", param="thread_id")
             index, _ = self._index(thread_id)

@@ -43,15 +43,6 @@ def created_from_id(thread_id: str) -> int | None:
     return None
 
 
-def _remove_orphan(folder: Path) -> None:
-    """Undo a folder that only a lock recreated (a write racing a delete)."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(folder):
-            if name.endswith(".lock"):
-                os.unlink(folder / name)
-        folder.rmdir()
-
-
 class FileThreadStore:
     def __init__(
         self, data: Folder, events: Any = None, log: logging.Logger | None = None,
@@ -131,10 +122,12 @@ class FileThreadStore:
         if not folder.is_dir():
             raise self._missing(thread_id)
         with contextlib.ExitStack() as stack:
-            for name in names:
-                stack.enter_context(file_lock(folder / name))
+            try:
+                for name in names:
+                    stack.enter_context(file_lock(folder / name, create_parent=False))
+            except FileNotFoundError:
+                raise self._missing(thread_id) from None
             if not ((folder / "thread.json").is_file() or (folder / "messages.jsonl").is_file()):
-                _remove_orphan(folder)
                 raise self._missing(thread_id)
             yield folder
 
