@@ -2,7 +2,8 @@
 
 Same model, same parameters (greedy, ``--tokens`` max tokens, the same prompts) for every target:
 
-- ``in-process``: llama-cpp-python's ``Llama.create_chat_completion(stream=True)`` in this process;
+- ``in-process``: llama-cpp-python's ``Llama.create_chat_completion(stream=True)`` in this process,
+  with its defaults and again with ``flash_attn=True`` (the engine turns flash attention on);
 - ``engine``: our EngineManager (runner subprocess, continuous batching), one stream and
   ``--streams`` concurrent streams;
 - optional HTTP targets: ``--url NAME=BASE`` (e.g. ``--url jan=http://127.0.0.1:1337`` with
@@ -44,11 +45,11 @@ def default_model() -> str:
 
 
 class InProcess:
-    def __init__(self, model: str, threads: int, ctx: int) -> None:
+    def __init__(self, model: str, threads: int, ctx: int, flash_attn: bool = False) -> None:
         from llama_cpp import Llama
 
         self.llm = Llama(model, n_ctx=ctx, n_threads=threads, n_threads_batch=threads,
-                         verbose=False)
+                         flash_attn=flash_attn, verbose=False)
 
     def stream(self, prompt: str, max_tokens: int) -> Stream:
         s = Stream()
@@ -85,21 +86,26 @@ async def concurrent(target: Any, texts: list[str], max_tokens: int) -> Run:
 async def bench(args: argparse.Namespace) -> list[Row]:
     threads = args.threads or os.cpu_count() or 1
     inproc = InProcess(args.model, threads, args.ctx)
+    inproc_fa = InProcess(args.model, threads, args.ctx, flash_attn=True)
     engine = Engine(args.model, threads, args.ctx, args.streams)
     http = [HttpTarget(name, base, args.url_model) for name, base in args.urls]
-    rows = {k: Row(*k) for k in [("in-process", 1), ("engine", 1), ("engine", args.streams)]}
+    rows = {k: Row(*k) for k in [("in-process", 1), ("in-process flash_attn", 1), ("engine", 1),
+                                 ("engine", args.streams)]}
     for h in http:
         rows[(h.name, 1)] = Row(h.name, 1)
         rows[(h.name, args.streams)] = Row(h.name, args.streams)
     try:
         await engine.engine.load(engine.spec)
-        inproc.stream("Hi", 4)  # warm both up (page in the weights)
+        inproc.stream("Hi", 4)  # warm everything up (page in the weights)
+        inproc_fa.stream("Hi", 4)
         await engine.stream("Hi", 4)
         for h in http:
             await h.stream("Hi", 4)
         for r in range(args.repeat):
             one = prompts(1, r, "in the mountains")
             rows[("in-process", 1)].runs.append(Run([inproc.stream(one[0], args.tokens)]))
+            rows[("in-process flash_attn", 1)].runs.append(
+                Run([inproc_fa.stream(one[0], args.tokens)]))
             rows[("engine", 1)].runs.append(await concurrent(engine, one, args.tokens))
             many = prompts(args.streams, r, "by the sea")
             rows[("engine", args.streams)].runs.append(
@@ -107,7 +113,9 @@ async def bench(args: argparse.Namespace) -> list[Row]:
             for h in http:
                 rows[(h.name, 1)].runs.append(await concurrent(h, one, args.tokens))
                 rows[(h.name, args.streams)].runs.append(await concurrent(h, many, args.tokens))
-            print(f"round {r + 1}/{args.repeat} done", file=sys.stderr)
+            figures = ", ".join(f"{row.target}/{row.streams}: {row.runs[-1].tps:.0f}"
+                                for row in rows.values())
+            print(f"round {r + 1}/{args.repeat} tokens/s: {figures}", file=sys.stderr)
     finally:
         await engine.engine.close()
         for h in http:
@@ -147,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = asyncio.run(bench(args))
     print(table(rows, baseline="in-process"))
     eng = {r.streams: r.tps for r in rows if r.target == "engine"}
-    inp = next(r.tps for r in rows if r.target == "in-process")
-    print(f"\nengine single / in-process: {eng[1] / inp:.2f} (target >= 0.95)")
+    inp = {r.target: r.tps for r in rows if r.target.startswith("in-process")}
+    print(f"\nengine single / in-process: {eng[1] / inp['in-process']:.2f} (target >= 0.95); "
+          f"/ in-process flash_attn: {eng[1] / inp['in-process flash_attn']:.2f}")
     print(f"engine {args.streams}-stream aggregate / engine single: "
           f"{eng[args.streams] / eng[1]:.2f} (target >= 1.45)")
     return 0

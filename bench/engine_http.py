@@ -30,19 +30,22 @@ class HttpTarget:
                 "stream_options": {"include_usage": True}}
         s = Stream()
         usage = None
-        async with self.client.stream("POST", "/v1/chat/completions", json=body) as resp:
-            if resp.status_code != 200:
-                raise RuntimeError(f"{self.name}: HTTP {resp.status_code} "
-                                   f"{(await resp.aread())[:300]!r}")
-            async for line in resp.aiter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                chunk = json.loads(line[6:])
-                if chunk.get("error"):
-                    raise RuntimeError(f"{self.name}: {chunk['error']}")
-                for choice in chunk.get("choices") or []:
-                    s.on_text((choice.get("delta") or {}).get("content") or "")
-                usage = chunk.get("usage") or usage
+        try:
+            async with self.client.stream("POST", "/v1/chat/completions", json=body) as resp:
+                if resp.status_code != 200:
+                    raise RuntimeError(f"HTTP {resp.status_code} {(await resp.aread())[:200]!r}")
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    chunk = json.loads(line[6:])
+                    if chunk.get("error"):
+                        raise RuntimeError(str(chunk["error"]))
+                    for choice in chunk.get("choices") or []:
+                        s.on_text((choice.get("delta") or {}).get("content") or "")
+                    usage = chunk.get("usage") or usage
+        except (httpx.HTTPError, RuntimeError) as exc:  # counted, not fatal: peers do this
+            s.error = f"{type(exc).__name__}: {exc}"
+            return s.finish(None)
         return s.finish(usage.get("completion_tokens") if usage else None)
 
     async def close(self) -> None:

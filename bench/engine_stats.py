@@ -16,6 +16,7 @@ class Stream:
     end: float = 0.0
     tokens: int = 0
     chunks: int = 0
+    error: str | None = None  # the stream broke off (e.g. a server that cuts streams)
 
     def on_text(self, text: str) -> None:
         if text:
@@ -51,6 +52,10 @@ class Run:
     def ttfts(self) -> list[float]:
         return [s.ttft for s in self.streams if s.ttft is not None]
 
+    @property
+    def failed(self) -> int:
+        return sum(s.error is not None for s in self.streams)
+
 
 @dataclass
 class Row:
@@ -64,15 +69,19 @@ class Row:
 
     @property
     def ttft_median(self) -> float:
-        return statistics.median(t for r in self.runs for t in r.ttfts)
+        return statistics.median([t for r in self.runs for t in r.ttfts] or [float("nan")])
 
     @property
     def ttft_worst(self) -> float:
-        return max(t for r in self.runs for t in r.ttfts)
+        return max([t for r in self.runs for t in r.ttfts] or [float("nan")])
 
     @property
     def tokens(self) -> float:
         return statistics.median(r.tokens / len(r.streams) for r in self.runs)
+
+    @property
+    def failed(self) -> str:
+        return f"{sum(r.failed for r in self.runs)}/{sum(len(r.streams) for r in self.runs)}"
 
 
 def table(rows: list[Row], baseline: str) -> str:
@@ -80,8 +89,8 @@ def table(rows: list[Row], baseline: str) -> str:
     target's single stream."""
     singles = {r.target: r.tps for r in rows if r.streams == 1}
     base = singles.get(baseline)
-    out = ["| target | streams | tokens/stream | tokens/s | TTFT median | TTFT worst | ratio |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| target | streams | tokens/stream | tokens/s | TTFT median | TTFT worst | broken "
+           "streams | ratio |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.streams == 1:
             ratio = f"{r.tps / base:.2f}x {baseline}" if base and r.target != baseline else "-"
@@ -89,5 +98,6 @@ def table(rows: list[Row], baseline: str) -> str:
             one = singles.get(r.target)
             ratio = f"{r.tps / one:.2f}x own single" if one else "-"
         out.append(f"| {r.target} | {r.streams} | {r.tokens:.0f} | {r.tps:.1f} | "
-                   f"{r.ttft_median * 1000:.0f} ms | {r.ttft_worst * 1000:.0f} ms | {ratio} |")
+                   f"{r.ttft_median * 1000:.0f} ms | {r.ttft_worst * 1000:.0f} ms | {r.failed} | "
+                   f"{ratio} |")
     return "\n".join(out)

@@ -92,3 +92,24 @@ def test_settings_defaults_and_validation() -> None:
     engine = create_service(settings={"keep_alive": 5, "unknown": 1}, events=None, log=None)
     assert engine.settings.keep_alive == 5
     assert engine.loaded() == []
+
+
+def test_line_reader_batches_what_arrived_together() -> None:
+    import os
+
+    from jan.host.engine.runner import LineReader
+
+    r, w = os.pipe()
+    try:
+        os.write(w, b'{"a":1}\n{"b":2}\n{"c"')
+        lines = LineReader(r)
+        assert lines.next_batch() == [b'{"a":1}', b'{"b":2}']
+        os.write(w, b':3}\n')
+        assert lines.next_batch() == [b'{"c":3}']
+        os.close(w)
+        w = -1
+        assert lines.next_batch() is None
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)

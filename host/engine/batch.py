@@ -154,19 +154,9 @@ class Scheduler:
         ctx.clear_batch()
         # Sequences in ascending id order: llama.cpp then builds one micro-batch for all of them
         # (a permuted order cost 26-29 ms per 4-sequence step instead of 19-22 here).
-        work.sort(key=lambda w: w.seq.slot.seq)
-        for w in work:
+        for w in sorted(work, key=lambda w: w.seq.slot.seq):
             w.idx = ctx.add_many(w.tokens, w.pos0, w.seq.slot.seq, w.logits)
-        import os as _o, sys as _s
-        _t = time.perf_counter()
         rc = ctx.decode()
-        if _o.environ.get("JAN_PROF"):
-            self._pt = getattr(self, "_pt", []) + [(len(work), time.perf_counter() - _t, time.perf_counter())]
-            if len(self._pt) >= 128:
-                ds = [d for n, d, _ in self._pt]
-                span = self._pt[-1][2] - self._pt[0][2]
-                print(f"PROF steps={len(ds)} decode_avg={sum(ds)/len(ds)*1000:.1f}ms span_per_step={span/(len(ds)-1)*1000:.1f}ms", file=_s.stderr, flush=True)
-                self._pt = []
         if rc != 0:
             self._decode_failed(work, rc)
             return

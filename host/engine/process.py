@@ -46,6 +46,7 @@ class RunnerProcess:
         self._streams: dict[int, asyncio.Queue] = {}
         self._ready: asyncio.Future[Ready] | None = None
         self._writer: asyncio.WriteTransport | None = None
+        self._outbox: list[bytes] = []
         self._tasks: list[asyncio.Task] = []
         self.exited = asyncio.Event()
 
@@ -94,8 +95,18 @@ class RunnerProcess:
         return self.info
 
     def send(self, msg) -> None:  # noqa: ANN001 - any protocol command
-        if self._writer is not None and not self._writer.is_closing() and not self.dead:
-            self._writer.write(encode(msg))
+        """Queue a command; everything sent in one event-loop turn goes out in one write, so
+        the runner sees requests that arrived together at once (and admits them together)."""
+        if self.dead:
+            return
+        self._outbox.append(encode(msg))
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        data, self._outbox = b"".join(self._outbox), []
+        if data and self._writer is not None and not self._writer.is_closing() and not self.dead:
+            self._writer.write(data)
 
     def open_stream(self) -> tuple[int, asyncio.Queue]:
         if not self.alive:
@@ -180,6 +191,7 @@ class RunnerProcess:
         """Ask the runner to exit; kill it if it does not within ``grace`` seconds."""
         self.stopping = True
         self.send(Shutdown())
+        self._flush()
         if self._writer is not None:
             self._writer.close()  # EOF on its command pipe also tells it to go
         proc = self.proc

@@ -14,7 +14,6 @@ import queue
 import sys
 import threading
 import traceback
-from typing import IO
 
 from pydantic import ValidationError
 
@@ -59,6 +58,34 @@ class EventWriter:
             data = data[n:]
 
 
+class LineReader:
+    """Complete lines from a pipe, in batches of whatever has arrived (one ``os.read``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def next_batch(self) -> list[bytes] | None:
+        """Block until at least one whole line is there; None at end of input."""
+        while b"\n" not in self.buf:
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return None
+            self.buf += chunk
+            if len(self.buf) > MAX_LINE:
+                raise ValueError("command line too long")
+        *lines, self.buf = self.buf.split(b"\n")
+        return [line for line in lines if line.strip()]
+
+    def first(self) -> bytes:
+        batch = self.next_batch()
+        if not batch:
+            raise ValueError("no load command")
+        if len(batch) > 1:  # keep the rest for the reader thread
+            self.buf = b"\n".join(batch[1:]) + b"\n" + self.buf
+        return batch[0]
+
+
 class Runner:
     def __init__(self, load: Load, out: EventWriter) -> None:
         spec = load.spec
@@ -92,23 +119,30 @@ class Runner:
             return Failed(id=cmd.id, status=exc.status, code=exc.code, param=exc.param,
                           message=exc.message)
 
-    def read_commands(self, pipe: IO[bytes], inbox: queue.SimpleQueue) -> None:
-        for line in iter(lambda: pipe.readline(MAX_LINE), b""):
-            try:
-                cmd = COMMAND.validate_json(line)
-            except ValidationError as exc:
-                print(f"runner: bad command ignored: {exc}", file=sys.stderr, flush=True)
-                continue
-            inbox.put(self.prepare(cmd) if isinstance(cmd, Generate) else cmd)
-        inbox.put(Shutdown())
+    def read_commands(self, lines: LineReader, inbox: queue.SimpleQueue) -> None:
+        """Parse and prepare whatever arrived together, then hand it over as one list, so that
+        requests sent at the same moment are admitted in the same step."""
+        try:
+            while (batch := lines.next_batch()) is not None:
+                items = []
+                for line in batch:
+                    try:
+                        cmd = COMMAND.validate_json(line)
+                    except ValidationError as exc:
+                        print(f"runner: bad command ignored: {exc}", file=sys.stderr, flush=True)
+                        continue
+                    items.append(self.prepare(cmd) if isinstance(cmd, Generate) else cmd)
+                inbox.put(items)
+        finally:  # end of input or a broken pipe: the runner must not outlive its manager
+            inbox.put([Shutdown()])
 
     # -- main thread -------------------------------------------------------------------------
     def serve(self, inbox: queue.SimpleQueue) -> None:
         while True:
-            items = [inbox.get()] if not self.sched.busy else []
+            items = list(inbox.get()) if not self.sched.busy else []
             while True:
                 try:
-                    items.append(inbox.get_nowait())
+                    items.extend(inbox.get_nowait())
                 except queue.Empty:
                     break
             for item in items:
@@ -147,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     cmd_fd, evt_fd = int(args[0]), int(args[1])
     out = EventWriter(evt_fd)
-    pipe = os.fdopen(cmd_fd, "rb")
+    lines = LineReader(cmd_fd)
     try:
-        load = COMMAND.validate_json(pipe.readline(MAX_LINE))
+        load = COMMAND.validate_json(lines.first())
         if not isinstance(load, Load):
             raise ValueError("the first command must be load")
         runner = Runner(load, out)
@@ -161,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     out.send(runner.ready())
     out.flush()
     inbox: queue.SimpleQueue = queue.SimpleQueue()
-    threading.Thread(target=runner.read_commands, args=(pipe, inbox), daemon=True).start()
+    threading.Thread(target=runner.read_commands, args=(lines, inbox), daemon=True).start()
     runner.serve(inbox)
     return 0
 
