@@ -7,7 +7,9 @@ Same model, same parameters (greedy, ``--tokens`` max tokens, the same prompts) 
 - ``engine``: our EngineManager (runner subprocess, continuous batching), one stream and
   ``--streams`` concurrent streams;
 - optional HTTP targets: ``--url NAME=BASE`` (e.g. ``--url jan=http://127.0.0.1:1337`` with
-  ``--url-model``), and ``--llama-cpp-server`` (starts llama-cpp-python's own server).
+  ``--url-model``), ``--llama-cpp-server`` (starts llama-cpp-python's own server) and
+  ``--llama-server PATH`` (llama.cpp's C++ server with ``--parallel``; build it from the PyPI
+  sdist's vendored sources with ``python bench/build_llama_server.py``).
 
 Repetitions are interleaved (each round runs every target) so background load hits all alike;
 figures are medians over rounds. Usage: ``python bench/bench_inference.py [--repeat 3]``.
@@ -18,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from engine_http import HttpTarget, llama_cpp_server
+from engine_http import HttpTarget, llama_cpp_server, llama_server
 from engine_stats import Row, Run, Stream, table
 
 from jan.host.engine import create_service
@@ -136,6 +139,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--url-model", default="smollm2-135m", help="model id for --url targets")
     p.add_argument("--llama-cpp-server", action="store_true",
                    help="also start and measure llama-cpp-python's own server")
+    p.add_argument("--llama-server", metavar="PATH",
+                   help="also start and measure llama.cpp's llama-server binary (--parallel)")
     args = p.parse_args(argv)
     args.model = args.model or default_model()
     args.urls = [tuple(u.split("=", 1)) for u in args.url]
@@ -147,11 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or os.cpu_count() or 1
     print(f"model {Path(args.model).name}, greedy, max {args.tokens} tokens, {threads} threads, "
           f"{args.repeat} rounds", file=sys.stderr)
-    if args.llama_cpp_server:
-        with llama_cpp_server(args.model, threads, args.ctx) as base:
+    with contextlib.ExitStack() as servers:
+        if args.llama_cpp_server:
+            base = servers.enter_context(llama_cpp_server(args.model, threads, args.ctx))
             args.urls.append(("llama_cpp.server", base))
-            rows = asyncio.run(bench(args))
-    else:
+        if args.llama_server:
+            base = servers.enter_context(llama_server(args.llama_server, args.model, threads,
+                                                      args.ctx, args.streams))
+            args.urls.append(("llama-server", base))
         rows = asyncio.run(bench(args))
     print(table(rows, baseline="in-process"))
     eng = {r.streams: r.tps for r in rows if r.target == "engine"}

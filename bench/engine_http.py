@@ -59,26 +59,21 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def llama_cpp_server(model: str, threads: int, ctx: int) -> Iterator[str]:
-    """llama-cpp-python's own server, on loopback only; stopped afterwards."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads),
-         "--n_ctx", str(ctx), "--verbose", "false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+def server_process(name: str, cmd: list[str], base: str, probe: str = "/v1/models"
+                   ) -> Iterator[str]:
+    """Run an OpenAI-compatible server on loopback until it answers ``probe``; stop it after."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(base + "/v1/models", timeout=2).status_code == 200:
+                if httpx.get(base + probe, timeout=2).status_code == 200:
                     break
             if proc.poll() is not None:
-                raise RuntimeError("llama_cpp.server exited at startup")
+                raise RuntimeError(f"{name} exited at startup")
             time.sleep(0.3)
         else:
-            raise RuntimeError("llama_cpp.server did not start in time")
+            raise RuntimeError(f"{name} did not start in time")
         yield base
     finally:
         proc.terminate()
@@ -87,3 +82,22 @@ def llama_cpp_server(model: str, threads: int, ctx: int) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def llama_cpp_server(model: str, threads: int, ctx: int) -> contextlib.AbstractContextManager:
+    """llama-cpp-python's own server (one request at a time), on loopback only."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+           "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads),
+           "--n_ctx", str(ctx), "--verbose", "false"]
+    return server_process("llama_cpp.server", cmd, f"http://127.0.0.1:{port}")
+
+
+def llama_server(binary: str, model: str, threads: int, ctx: int, parallel: int
+                 ) -> contextlib.AbstractContextManager:
+    """llama.cpp's own C++ server with ``--parallel`` slots (its continuous batching)."""
+    port = free_port()
+    cmd = [binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
+           "-tb", str(threads), "-c", str(ctx * parallel), "--parallel", str(parallel),
+           "--log-disable"]
+    return server_process("llama-server", cmd, f"http://127.0.0.1:{port}", probe="/health")
