@@ -115,10 +115,16 @@ async def test_stream_in_flight_completes_across_reload(live, data_folder):
     stream = asyncio.create_task(c.get("/x/stream"))
     await asyncio.sleep(0.2)
     (ext_dir / "live" / "main.py").write_text(textwrap.dedent(STREAM_BODY.format(version=2)))
+
+    async def reloading():
+        return jan.host.records["live"].state == "reloading"
+
+    assert await eventually(reloading, timeout=5), "the reload should wait for the stream"
+    # A request arriving mid-reload waits for the new version instead of failing.
+    assert (await c.get("/x/live")).json() == {"version": 2}
     r = await stream
     assert r.status_code == 200
     assert r.text.split() == [str(i) for i in range(20)]
-    assert await eventually(lambda: version_is(c, 2))
 
 
 async def test_install_folder_events_route_then_uninstall(live, data_folder):
