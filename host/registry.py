@@ -168,7 +168,7 @@ class ExtensionHost:
             rec = self.records.get(ext_id)
             if rec is None or rec.state != "inactive":
                 continue
-            for dep in graph.get(ext_id, []):
+            for dep in rec.manifest.dependencies:  # providers of services are soft, below
                 dep_rec = self.records.get(dep)
                 if dep_rec is None:
                     self._fail(rec, f"dependency '{dep}' is not installed")
@@ -222,11 +222,16 @@ class ExtensionHost:
         if rec.state == "active":
             return True
         for dep in self.dependencies(rec):
-            if not await self.activate(dep):
-                dep_rec = self.records.get(dep)
-                why = dep_rec.reason if dep_rec else "not installed"
+            if await self.activate(dep):
+                continue
+            dep_rec = self.records.get(dep)
+            why = dep_rec.reason if dep_rec else "not installed"
+            if dep in rec.manifest.dependencies:
                 self._fail(rec, f"dependency '{dep}' failed: {why}")
                 return False
+            # A failed service provider does not take its consumers down: they stay up and
+            # answer 503 (Unavailable) for that service until the provider is fixed.
+            log.warning("%s starts without its provider '%s': %s", rec.id, dep, why)
         async with rec.lock:
             if rec.state == "active":
                 return True

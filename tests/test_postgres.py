@@ -232,6 +232,10 @@ async def test_unparsable_dsn_setting_is_named(make_host, monkeypatch):
         r = await client.get("/v1/threads")
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "service_unavailable"
+        # The message routes stay up too and say why, rather than vanishing (404).
+        r = await client.get("/v1/threads/thread_x/messages")
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "service_unavailable"
 
 
 async def test_missing_dsn_names_both_ways_to_set_it(make_host, monkeypatch):
