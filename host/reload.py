@@ -54,8 +54,8 @@ class Reloader:
         self.prints: dict[str, tuple] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._restarts: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
-        self.reloads = 0
 
     def remember(self) -> None:
         for rec in self.host.records.values():
@@ -120,13 +120,11 @@ class Reloader:
             try:
                 result = restart(assistant_id)
                 if asyncio.iscoroutine(result):
-                    self.host_task(result)
+                    task = asyncio.create_task(result)
+                    self._restarts.add(task)
+                    task.add_done_callback(self._restarts.discard)
             except Exception:
                 log.exception("restarting assistant %s failed", assistant_id)
-
-    def host_task(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.append(task)
 
     # ------------------------------------------------------------------ reconciling
     async def apply_settings(self) -> None:
@@ -136,9 +134,9 @@ class Reloader:
         self.host.settings = self.jan.settings = new
         for ext_id in set(new.disabled_extensions) - set(old.disabled_extensions):
             await self.host.deactivate(ext_id, reason="disabled in settings.json")
-        await self.reconcile_extensions(force_plan=True)
+        await self.reconcile_extensions()
 
-    async def reconcile_extensions(self, *, force_plan: bool = False) -> None:
+    async def reconcile_extensions(self) -> None:
         async with self._lock:
             found = self.host.scan()
             records = self.host.records
@@ -197,7 +195,6 @@ class Reloader:
                 rec.reason = f"reload failed, still serving the previous version: {reason}"
             for dep in dependents:
                 await self.host.activate(dep)
-            self.reloads += 1
             log.info("reloaded %s (%s)", ext_id, "ok" if ok else "kept previous")
             return ok
         finally:
