@@ -134,6 +134,9 @@ class Reloader:
         self.host.settings = self.jan.settings = new
         for ext_id in set(new.disabled_extensions) - set(old.disabled_extensions):
             await self.host.deactivate(ext_id, reason="disabled in settings.json")
+        for ext_id, rec in list(self.host.records.items()):  # its own settings changed
+            if rec.state == "active" and old.extensions.get(ext_id) != new.extensions.get(ext_id):
+                await self.host.deactivate(ext_id)
         await self.reconcile_extensions()
 
     async def reconcile_extensions(self) -> None:

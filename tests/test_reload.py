@@ -250,3 +250,33 @@ def test_scaffolded_extension_works(data_folder, jan_server):
     server = jan_server()
     r = httpx.get(server.url + "/v1/my-ext")
     assert r.status_code == 200 and r.json() == {"extension": "my-ext", "messages_seen": 0}
+
+
+SETTINGS_BODY = """
+    from jan.sdk import Extension, hookimpl
+    from jan.sdk.http import json_response
+
+    class Ext(Extension):
+        def activate(self, ctx):
+            self.ctx = ctx
+        @hookimpl
+        def register_routes(self, register):
+            register("/x/greeting", self.show, methods=["GET"])
+        async def show(self, request):
+            return json_response({"greeting": self.ctx.settings["greeting"]})
+"""
+
+
+async def test_extension_settings_change_applies_live(live, data_folder):
+    jan, c = live
+    write_extension(data_folder / "extensions", "greeter", body=SETTINGS_BODY,
+                    manifest_extra='[contributes.settings]\ngreeting = "hello"\n')
+
+    async def says(word):
+        r = await c.get("/x/greeting")
+        return r.status_code == 200 and r.json() == {"greeting": word}
+
+    assert await eventually(lambda: says("hello"))
+    (data_folder / "settings.json").write_text(
+        json.dumps({"extensions": {"greeter": {"greeting": "bonjour"}}}))
+    assert await eventually(lambda: says("bonjour")), "settings change not applied"
