@@ -54,7 +54,6 @@ class Reloader:
         self.prints: dict[str, tuple] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._restarts: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
 
     def remember(self) -> None:
@@ -104,27 +103,9 @@ class Reloader:
             await self.apply_settings()
         if "extensions" in touched:
             await self.reconcile_extensions()
-        if "assistants" in touched:
-            self._restart_assistants(touched["assistants"])
-        for area in ("models", "assistants"):
+        for area in ("models", "assistants"):  # their owners (models, sandbox) listen for this
             if area in touched:
                 await self.host.bus.emit(DATA_CHANGED, {"area": area, "paths": touched[area]})
-
-    def _restart_assistants(self, paths: list[str]) -> None:
-        sandbox = self.jan.core.get("sandbox")
-        restart = getattr(sandbox, "restart", None)
-        if restart is None:
-            return
-        root = self.jan.data_folder / "assistants"
-        for assistant_id in {Path(p).relative_to(root).parts[0] for p in paths}:
-            try:
-                result = restart(assistant_id)
-                if asyncio.iscoroutine(result):
-                    task = asyncio.create_task(result)
-                    self._restarts.add(task)
-                    task.add_done_callback(self._restarts.discard)
-            except Exception:
-                log.exception("restarting assistant %s failed", assistant_id)
 
     # ------------------------------------------------------------------ reconciling
     async def apply_settings(self) -> None:
