@@ -8,6 +8,7 @@ leaves as OpenAI's ``{"error": {...}}`` body; no traceback ever reaches a client
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import json
 import logging
@@ -17,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Match, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jan.sdk.errors import ApiError, NotFound, Unauthorized
+from jan.sdk.errors import ApiError, NotFound, Unauthorized, Unavailable
 
 from .hooks import RouteSpec
 from .registry import ExtensionHost
@@ -77,6 +78,14 @@ class Router:
             table.append((Route(spec.path, endpoint, methods=spec.methods), spec.owner))
         self.routes = tuple(table)
 
+    async def _wait_for_reloads(self, records: list, timeout: float = 30) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                for rec in records:
+                    await rec.ready.wait()
+        except TimeoutError:
+            raise Unavailable("An extension is still reloading; retry shortly") from None
+
     def _match(self, scope: Scope) -> tuple[Route | None, str | None, bool]:
         partial = False
         for route, owner in self.routes:
@@ -92,11 +101,17 @@ class Router:
             route, owner, partial = self._match(scope)
             rec = self.host.records.get(owner) if owner else None
             if rec is not None and rec.state == "reloading":
-                await asyncio.wait_for(rec.ready.wait(), 30)  # wait out a reload, then re-route
+                await self._wait_for_reloads([rec])
                 continue
             if route is not None:
                 await route.handle(scope, receive, send)
                 return
+            # The route may belong to an extension mid-reload (its old routes are already
+            # gone, the new ones not yet there): wait for it rather than answer 404.
+            reloading = [r for r in self.host.records.values() if r.state == "reloading"]
+            if reloading:
+                await self._wait_for_reloads(reloading)
+                continue
             if attempt == 0 and await self.host.activate_for_path(scope["path"]):
                 continue
             break
@@ -150,8 +165,8 @@ class Guard:
         if not self.api_key or scope["path"] == "/health" or scope["method"] == "OPTIONS":
             return
         headers = dict(scope.get("headers") or [])
-        auth = headers.get(b"authorization", b"").decode()
-        if auth != f"Bearer {self.api_key}":
+        auth = headers.get(b"authorization", b"")
+        if not hmac.compare_digest(auth, f"Bearer {self.api_key}".encode()):
             raise Unauthorized("Missing or invalid API key (Authorization: Bearer <key>)")
 
     def _capped(self, scope: Scope, receive: Receive) -> Receive:

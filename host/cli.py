@@ -10,8 +10,7 @@ import sys
 from typing import Any
 
 from . import __version__
-from .config import load_settings, resolve_data_folder
-from .hooks import CommandSpec
+from .hooks import CommandSpec, collect_commands
 
 log = logging.getLogger("jan.cli")
 HOST_COMMANDS = {"serve", "extensions"}
@@ -105,7 +104,7 @@ def _extension_commands(data_folder: str | None) -> list[CommandSpec]:
             continue
         try:
             instance, package = jan.host.instantiate(rec)
-            commands += jan.host.collect_commands(rec.id, instance)
+            commands += collect_commands(rec.id, instance)
         except Exception as exc:  # noqa: BLE001 - a broken extension costs only its commands
             log.debug("no commands from %s: %s", rec.id, exc)
     return commands
@@ -136,11 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 130
-
-
-def settings_for(args: argparse.Namespace):  # noqa: ANN201 - used by manage commands
-    folder = resolve_data_folder(getattr(args, "data_folder", None))
-    return folder, load_settings(folder)
 
 
 if __name__ == "__main__":

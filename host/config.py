@@ -59,7 +59,12 @@ def settings_path(data_folder: Path) -> Path:
     return data_folder / "settings.json"
 
 
-def load_settings(data_folder: Path) -> Settings:
+class SettingsError(Exception):
+    """``settings.json`` exists but cannot be used; it must not be overwritten."""
+
+
+def load_settings(data_folder: Path, *, strict: bool = False) -> Settings:
+    """The parsed settings; a broken file is reported and ignored (or raises, if ``strict``)."""
     path = settings_path(data_folder)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -67,18 +72,11 @@ def load_settings(data_folder: Path) -> Settings:
     except FileNotFoundError:
         return Settings()
     except (ValueError, ValidationError) as exc:
+        if strict:
+            raise SettingsError(f"{path} is not valid ({exc}); fix it first") from None
         log.error("Ignoring %s: %s", path, exc)
         return Settings()
 
 
 def save_settings(data_folder: Path, settings: Settings) -> None:
     atomic_write_json(settings_path(data_folder), settings.model_dump(mode="json"))
-
-
-def update_settings(data_folder: Path, **changes: Any) -> Settings:
-    """Read, change and atomically rewrite ``settings.json`` (CLI use)."""
-    current = load_settings(data_folder).model_dump(mode="json")
-    current.update(changes)
-    settings = Settings.model_validate(current)
-    save_settings(data_folder, settings)
-    return settings

@@ -59,7 +59,12 @@ def _scan_folder(root: Path, source: Kind, errors: list[ManifestError]) -> list[
 def _scan_entry_points(errors: list[ManifestError]) -> list[Candidate]:
     found: list[Candidate] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        spec = importlib.util.find_spec(ep.value.partition(":")[0])
+        try:
+            spec = importlib.util.find_spec(ep.value.partition(":")[0])
+        except Exception as exc:  # noqa: BLE001 - one broken distribution costs only itself
+            errors.append(ManifestError(Path(ep.value), None,
+                                        f"entry point {ep.name!r} cannot be found: {exc}"))
+            continue
         if spec is None or not spec.submodule_search_locations:
             errors.append(ManifestError(Path(ep.value), None,
                                         f"entry point {ep.name!r} is not an importable package"))

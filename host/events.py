@@ -33,8 +33,8 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: list[_Subscription] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.on_first_emit: Callable[[str], Any] | None = None
-        """Called with each topic before delivery (lazy ``onEvent:`` activation)."""
+        self.before_emit: Callable[[str], Any] | None = None
+        """Called with every topic before delivery (the registry's lazy ``onEvent:`` activation)."""
 
     def on(self, pattern: str, handler: Handler, *, owner: str = "host") -> Disposable:
         sub = _Subscription(pattern, handler, owner)
@@ -60,8 +60,8 @@ class EventBus:
             return None
 
     async def _before(self, topic: str) -> None:
-        if self.on_first_emit is not None:
-            result = self.on_first_emit(topic)
+        if self.before_emit is not None:
+            result = self.before_emit(topic)
             if inspect.isawaitable(result):
                 await result
 

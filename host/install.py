@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import HOST_API_VERSION
 from .discovery import MANIFEST
-from .manifest import Manifest, ManifestError, load_manifest, satisfies
+from .manifest import ID_PATTERN, Manifest, ManifestError, load_manifest, satisfies
 
 DEPS = ".deps"
 
@@ -144,6 +144,9 @@ class {cls}(Extension):
 
 def scaffold(name: str, extensions_dir: Path) -> Path:
     ext_id = name.lower().replace("_", "-")
+    if not ID_PATTERN.fullmatch(ext_id):
+        raise InstallError(f"{name!r} is not a valid extension id: use lowercase letters, digits, "
+                           "'.', '_' or '-' (max 64)")
     folder = extensions_dir / ext_id
     if folder.exists():
         raise InstallError(f"{folder} already exists")

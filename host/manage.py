@@ -78,8 +78,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_toggle(args: argparse.Namespace) -> int:
+    from .config import SettingsError
+
     folder = resolve_data_folder(args.data_folder)
-    settings = load_settings(folder)
+    try:
+        settings = load_settings(folder, strict=True)  # never overwrite a file we can't read
+    except SettingsError as exc:
+        print(f"jan: {exc}", file=sys.stderr)
+        return 1
     disabled = [e for e in settings.disabled_extensions if e != args.id]
     if not args.enabled:
         disabled.append(args.id)

@@ -9,7 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_ID = ID_PATTERN
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,63}")
 _EVENT = re.compile(r"^(onStartup|\*|onRoute:/\S*|onEvent:\S+|onCommand:\S+)$")
 
 
@@ -43,8 +45,15 @@ class Manifest(BaseModel):
     @field_validator("id")
     @classmethod
     def _id(cls, v: str) -> str:
-        if not _ID.match(v):
+        if not _ID.fullmatch(v):
             raise ValueError("must be lowercase letters, digits, '.', '_' or '-' (max 64)")
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not _VERSION.fullmatch(v):
+            raise ValueError("must look like 1.2.3 (letters, digits, '.', '+', '-')")
         return v
 
     @field_validator("main")
@@ -101,10 +110,10 @@ def version_tuple(v: str) -> tuple[int, ...]:
 
 def satisfies(version: str, spec: str) -> bool:
     """A tiny range check for ``engines.jan``: ``*``, ``>=0.1``, ``>=0.1,<1``, ``^0.1``, ``0.1``."""
-    have = version_tuple(version)
     for clause in (c.strip() for c in spec.split(",")):
         if clause in ("", "*"):
             continue
+        have = version_tuple(version)
         if clause.startswith("^"):
             want = version_tuple(clause[1:])
             upper = (want[0] + 1,) if want[0] else (0, (want[1] if len(want) > 1 else 0) + 1)
@@ -113,6 +122,9 @@ def satisfies(version: str, spec: str) -> bool:
             continue
         op = re.match(r"(>=|<=|==|>|<|=)?", clause).group(0) or "=="
         want = version_tuple(clause[len(op):].strip())
+        if op not in ("==", "="):  # 1.0 and 1.0.0 are the same version
+            width = max(len(have), len(want))
+            have, want = have + (0,) * (width - len(have)), want + (0,) * (width - len(want))
         ok = {
             ">=": have >= want, "<=": have <= want, ">": have > want, "<": have < want,
             "==": have[: len(want)] == want, "=": have[: len(want)] == want,

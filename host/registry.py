@@ -8,6 +8,7 @@ and its dependents are disabled with a stated reason; everything else keeps serv
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import fnmatch
 import graphlib
 import inspect
@@ -32,9 +33,7 @@ from .context import ExtensionContext
 from .discovery import Candidate, discover
 from .events import EventBus
 from .hooks import (
-    CommandSpec,
     RouteSpec,
-    collect_commands,
     collect_registered,
     collect_routes,
 )
@@ -42,6 +41,8 @@ from .manifest import satisfies
 from .services import ServiceRegistry
 
 log = logging.getLogger("jan.host.registry")
+_activating: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "jan_activating", default=frozenset())
 HOST_PROVIDER = "host"
 HOST_SERVICES = frozenset({INFERENCE, SANDBOX})
 """Provided by the host itself; planned as present even when not started (CLI, tests)."""
@@ -88,7 +89,7 @@ class ExtensionHost:
         self.entry_points = entry_points
         self.deactivate_timeout = deactivate_timeout
         self.bus = EventBus()
-        self.bus.on_first_emit = self._activate_for_event
+        self.bus.before_emit = self._activate_for_event
         self.services = ServiceRegistry(lambda name: self.settings.modules.get(name))
         self.pm = pluggy.PluginManager("jan")
         self.pm.add_hookspecs(hookspecs)
@@ -107,6 +108,9 @@ class ExtensionHost:
     def scan(self) -> dict[str, Candidate]:
         found = discover(self.folders(), entry_point_scan=self.entry_points)
         self.manifest_errors = [str(e) for e in found.errors]
+        for cand in found.shadowed:
+            log.info("%s %s in %s is shadowed by another copy with the same id",
+                     cand.manifest.id, cand.manifest.version, cand.folder)
         return found.candidates
 
     def load_records(self) -> None:
@@ -219,8 +223,22 @@ class ExtensionHost:
         rec = self.records.get(ext_id)
         if rec is None or rec.state in ("failed", "disabled"):
             return False
+        if rec.state == "reloading":
+            await rec.ready.wait()
         if rec.state == "active":
             return True
+        chain = _activating.get()
+        if ext_id in chain:
+            # Re-entered from this extension's own activate (an event it emitted woke a
+            # dependent): it is being activated right now; waiting on its lock would deadlock.
+            return True
+        token = _activating.set(chain | {ext_id})
+        try:
+            return await self._activate(rec)
+        finally:
+            _activating.reset(token)
+
+    async def _activate(self, rec: Record) -> bool:
         for dep in self.dependencies(rec):
             if await self.activate(dep):
                 continue
@@ -250,7 +268,7 @@ class ExtensionHost:
             if inspect.isawaitable(exports):
                 exports = await exports
             self.pm.register(instance, name=rec.id)
-            rec.routes = self._collect_routes(rec.id)
+            rec.routes = collect_routes(self.pm, rec.id)
         except BaseException as exc:  # noqa: BLE001
             await ctx.dispose_all()
             if self.pm.has_plugin(rec.id):
@@ -265,12 +283,6 @@ class ExtensionHost:
         self._routes_changed()
         await self.bus.emit(EXTENSION_ACTIVATED, {"id": rec.id})
         return True
-
-    def _collect_routes(self, ext_id: str) -> list[RouteSpec]:
-        return collect_routes(self.pm, ext_id)
-
-    def collect_commands(self, ext_id: str, instance: Any) -> list[CommandSpec]:
-        return collect_commands(ext_id, instance)
 
     def dependents(self, ext_id: str) -> list[str]:
         return [r.id for r in self.records.values()

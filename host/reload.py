@@ -164,27 +164,31 @@ class Reloader:
             return False
         rec.state = "reloading"
         rec.ready.clear()
+        dependents: list[str] = []
         try:
             await self._drain(rec)
             dependents = self.host.dependents(ext_id)
             for dep in dependents:
                 await self.host.deactivate(dep, reason=f"reloading '{ext_id}'")
-            old_class = type(rec.instance)
+            old_instance, old_package = rec.instance, rec.package
             await self.host.stop_instance(rec)
             ok = await self.host.start_instance(rec, instance, package)
             if not ok:
+                # Activate the previous instance again (its modules are still in memory).
                 reason = rec.reason
-                rec.candidate, rec.state = old_candidate, "inactive"
-                await self.host.start_instance(rec, old_class(), f"{package}.previous")
-                rec.reason = f"reload failed, still serving the previous version: {reason}"
-            for dep in dependents:
-                await self.host.activate(dep)
+                rec.candidate = old_candidate
+                if await self.host.start_instance(rec, old_instance, old_package or package):
+                    rec.reason = f"reload failed, still serving the previous version: {reason}"
+                else:
+                    rec.reason = f"reload failed and the previous version failed too: {reason}"
             log.info("reloaded %s (%s)", ext_id, "ok" if ok else "kept previous")
             return ok
         finally:
             if rec.state == "reloading":
                 rec.state = "failed"
             rec.ready.set()
+            for dep in dependents:
+                await self.host.activate(dep)
 
     async def _drain(self, rec: Record) -> None:
         deadline = asyncio.get_running_loop().time() + self.drain_timeout

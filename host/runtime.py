@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,6 @@ class Jan:
         self.want_core_services = core_services
         self.core: dict[str, Any] = {}
         self.core_errors: dict[str, str] = {}
-        self.started_at: float | None = None
         self.reloader: Any = None
         self.watch, self.watch_bundled = watch, watch_bundled
         server = self.settings.server
@@ -80,7 +79,6 @@ class Jan:
 
             self.reloader = Reloader(self, watch_bundled=self.watch_bundled)
             await self.reloader.start()
-        self.started_at = time.time()
 
     def _start_core_services(self) -> None:
         """The engine and the sandbox belong to the host (they own processes)."""
@@ -117,6 +115,10 @@ class Jan:
         self.core.clear()
 
     async def health(self, request: Request):  # noqa: ANN201
+        if self.api_key and not hmac.compare_digest(
+                request.headers.get("authorization", "").encode(),
+                f"Bearer {self.api_key}".encode()):
+            return json_response({"status": "ok"})  # liveness only; details need the key
         body: dict[str, Any] = {
             "status": "ok",
             "version": __version__,

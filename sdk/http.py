@@ -55,6 +55,13 @@ async def read_body(request: Request, model: type[M] | None = None, *, optional:
     else:
         try:
             data = json.loads(raw)
+            # Lone surrogates ("\ud800") parse but cannot be stored or encoded later.
+            json.dumps(data, ensure_ascii=False).encode()
+        except RecursionError:
+            raise InvalidRequest("Request body is nested too deeply") from None
+        except UnicodeEncodeError:
+            raise InvalidRequest("Request body contains invalid Unicode (a lone surrogate)"
+                                 ) from None
         except ValueError as exc:
             raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -29,7 +29,7 @@ class LoadSpec(BaseModel):
     def load_key(self) -> tuple[Any, ...]:
         """Two specs with the same key can share one loaded runner."""
         return (self.path, self.ctx_len, self.n_parallel, self.ngl, self.cpu_threads,
-                self.embedding, self.chat_template, self.prompt_template)
+                self.embedding, self.chat_template, self.prompt_template, tuple(self.stop))
 
 
 class ChatMessage(BaseModel):

@@ -67,19 +67,28 @@ def venv_site_packages(env: Path) -> Path:
 
 
 def env_site_dirs(folder: Path) -> list[str]:
-    """The site-packages directories an assistant's worker adds to ``sys.path``."""
-    dirs = []
+    """The site-packages directories an assistant's worker adds to ``sys.path``.
+
+    Both the pointer file and ``.venv`` live in the (untrusted, shareable) assistant folder, so
+    only directories that resolve *inside* that folder count: a pointer or a symlink aiming
+    elsewhere would otherwise widen the sandbox's read access to it.
+    """
+    root = folder.resolve()
+    candidates: list[Path] = []
     pointer = folder / ENV_POINTER
     if pointer.is_file():
         try:
             target = json.loads(pointer.read_text()).get("site_packages")
         except (OSError, ValueError):
             target = None
-        if isinstance(target, str) and Path(target).is_dir():
-            dirs.append(str(Path(target).resolve()))
-    site = venv_site_packages(folder / ENV_DIR)
-    if site.is_dir():
-        dirs.append(str(site.resolve()))
+        if isinstance(target, str):
+            candidates.append(Path(target))
+    candidates.append(venv_site_packages(folder / ENV_DIR))
+    dirs: list[str] = []
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved.is_dir() and root in resolved.parents and str(resolved) not in dirs:
+            dirs.append(str(resolved))
     return dirs
 
 

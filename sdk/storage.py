@@ -37,7 +37,7 @@ def check_id(value: str, *, what: str = "id") -> str:
     Ids become folder names, so they are restricted to letters, digits and ``._@+-``, must not
     start with a dot, and are at most 200 characters.
     """
-    if not isinstance(value, str) or not _SAFE_ID.match(value) or value in {".", ".."}:
+    if not isinstance(value, str) or not _SAFE_ID.fullmatch(value) or value in {".", ".."}:
         raise UnsafePath(f"Invalid {what}: {value!r}", param=what)
     return value
 
@@ -172,7 +172,7 @@ class Folder:
             if not isinstance(part, str) or not part or "\x00" in part:
                 raise UnsafePath(f"Invalid path component: {part!r}", param="path")
             pure = Path(part)
-            if pure.is_absolute() or ".." in pure.parts:
+            if pure.is_absolute() or ".." in pure.parts or not pure.parts:
                 raise UnsafePath(f"Path escapes the data folder: {part!r}", param="path")
         candidate = self.root.joinpath(*parts)
         resolved = candidate.resolve()
@@ -226,6 +226,8 @@ class Folder:
         if not parts:
             raise UnsafePath("Refusing to remove the data folder itself", param="path")
         target = self.path(*parts)
+        if target.resolve() == self.root:
+            raise UnsafePath("Refusing to remove the data folder itself", param="path")
         if target.is_symlink() or target.is_file():
             target.unlink()
         elif target.exists():

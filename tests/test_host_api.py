@@ -139,3 +139,30 @@ def test_sigterm_lets_in_flight_requests_finish_and_deactivates(jan_server, data
     assert rest == [str(i) for i in range(1, 10)]
     assert server.proc.wait(20) == 0
     assert (data_folder / "storage" / "slow" / "deactivated").read_text() == "yes"
+
+
+async def test_unstorable_json_is_a_400_not_a_500(api):
+    err = assert_openai_error(await api.post("/v1/things", content=b'{"count": "\\ud800"}'), 400)
+    assert "surrogate" in err["message"]
+    # (the fixture caps bodies at 1000 bytes; 900 levels of nesting is enough to test)
+    assert_openai_error(await api.post("/v1/things", content=b"[" * 900), 400)
+
+
+def test_engine_ranges_treat_1_0_and_1_0_0_alike():
+    from jan.host.manifest import satisfies
+
+    assert satisfies("1.0.0", "<=1.0") and not satisfies("1.0.0", ">1.0")
+    assert satisfies("0.1.0", ">=0.1,<1") and not satisfies("0.1.0", ">=0.2")
+    assert satisfies("0.1.5", "^0.1") and not satisfies("0.2.0", "^0.1")
+
+
+def test_broken_settings_file_is_never_overwritten_by_the_cli(data_folder):
+    import subprocess
+    import sys
+
+    broken = '{"server": {"api_key": "secret"},}'
+    (data_folder / "settings.json").write_text(broken)
+    proc = subprocess.run([sys.executable, "-m", "jan.host.cli", "extensions", "disable", "x",
+                           "--data-folder", str(data_folder)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "settings.json is not valid" in proc.stderr
+    assert (data_folder / "settings.json").read_text() == broken

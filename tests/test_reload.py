@@ -280,3 +280,38 @@ async def test_extension_settings_change_applies_live(live, data_folder):
     (data_folder / "settings.json").write_text(
         json.dumps({"extensions": {"greeter": {"greeting": "bonjour"}}}))
     assert await eventually(lambda: says("bonjour")), "settings change not applied"
+
+
+SLOW_ACTIVATE_BODY = """
+    import time
+    from jan.sdk import Extension, hookimpl
+    from jan.sdk.http import json_response
+
+    class Ext(Extension):
+        async def activate(self, ctx):
+            import asyncio
+            await asyncio.sleep(0.8)
+
+        @hookimpl
+        def register_routes(self, register):
+            register("/x/live", self.live, methods=["GET"])
+
+        async def live(self, request):
+            return json_response({{"version": {version}}})
+"""
+
+
+async def test_request_during_a_slow_activation_waits_instead_of_404(live, data_folder):
+    jan, c = live
+    ext_dir = data_folder / "extensions"
+    write_extension(ext_dir, "live", body=SLOW_ACTIVATE_BODY.format(version=1))
+    assert await eventually(lambda: version_is(c, 1))
+    (ext_dir / "live" / "main.py").write_text(
+        textwrap.dedent(SLOW_ACTIVATE_BODY.format(version=2)))
+
+    async def reloading():
+        return jan.host.records["live"].state == "reloading"
+
+    assert await eventually(reloading, timeout=5)
+    await asyncio.sleep(0.2)  # the old routes are gone, the new activate is still sleeping
+    assert (await c.get("/x/live")).json() == {"version": 2}

@@ -79,3 +79,16 @@ def test_torn_tail_is_skipped_and_next_append_starts_clean(tmp_path):
     records, bad = read_lines(path)
     assert [r["n"] for r in records] == [1, 3] and bad == [2]
     assert os.path.getsize(path) == len(Path(path).read_bytes())
+
+
+def test_ids_with_a_trailing_newline_are_rejected():
+    with pytest.raises(UnsafePath):
+        check_id("abc\n")
+
+
+def test_the_root_can_never_be_removed(tmp_path):
+    folder = Folder(tmp_path)
+    for parts in ((".",), ("./",), ("models", "..")):
+        with pytest.raises(UnsafePath):
+            folder.remove_tree(*parts)
+    assert tmp_path.is_dir()

@@ -88,9 +88,12 @@ class RunnerProcess:
         self.send(Load(spec=self.spec, prompt_chunk=self.prompt_chunk))
         try:
             self.info = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
-        except BaseException:
+        except BaseException as exc:
             self._ready.cancel()
             await self.stop(grace=0)
+            if isinstance(exc, TimeoutError):
+                raise Unavailable(f"Model '{self.spec.model_id}' did not load within {timeout}s",
+                                  code="model_load_timeout") from None
             raise
         return self.info
 
