@@ -152,3 +152,16 @@ async def test_assistant_errors(client):
     assert r.status_code == 409
     r = await client.post("/v1/assistants/nobody", json={"name": "x"})
     assert r.status_code == 404
+
+
+async def test_deleting_a_copied_folder_deletes_that_folder(client, data_folder):
+    """Two folders whose assistant.json carry the same id: DELETE removes the one named."""
+    import shutil
+
+    r = await client.post("/v1/assistants", json={"name": "helper", "id": "helper"})
+    assert r.status_code == 200, r.text
+    shutil.copytree(data_folder / "assistants" / "helper", data_folder / "assistants" / "copy")
+    r = await client.delete("/v1/assistants/copy")
+    assert r.status_code == 200
+    assert (data_folder / "assistants" / "helper").is_dir()
+    assert not (data_folder / "assistants" / "copy").exists()

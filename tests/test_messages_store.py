@@ -284,3 +284,22 @@ def test_tail_head_and_index_agree_with_a_full_read(tmp_path, block):
     assert index.refresh() is False
     assert index.ids == expected + ["later"] and len(index.bad_lines()) == lines.count(
         b"{broken") + 1
+
+
+async def test_listing_an_empty_thread_after_a_lookup_is_empty_not_an_error(tmp_path):
+    """Regression: a cached (empty) index must not open a messages.jsonl that doesn't exist."""
+    from conftest import asgi_client
+
+    from jan.host.runtime import Jan
+
+    jan = Jan(tmp_path / "data", core_services=False)
+    await jan.start()
+    try:
+        async with asgi_client(jan) as c:
+            thread = (await c.post("/v1/threads", json={})).json()["id"]
+            r = await c.get(f"/v1/threads/{thread}/messages/nope")
+            assert r.status_code == 404
+            r = await c.get(f"/v1/threads/{thread}/messages")
+            assert r.status_code == 200 and r.json()["data"] == []
+    finally:
+        await jan.stop()

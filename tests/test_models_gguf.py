@@ -89,3 +89,16 @@ def test_unsupported_version(tmp_path):
     path.write_bytes(b"GGUF" + struct.pack("<IQQ", 1, 0, 0) + b"\0" * 16)
     with pytest.raises(gguf.GGUFError, match="version 1"):
         gguf.read_gguf(path)
+
+
+def test_deeply_nested_arrays_are_a_clean_error(tmp_path):
+    """A crafted file must raise GGUFError, not RecursionError (which would escape the scan)."""
+    path = tmp_path / "nested.gguf"
+    depth = 5000
+    body = b"GGUF" + struct.pack("<IQQ", 3, 0, 1)
+    key = b"evil"
+    body += struct.pack("<Q", len(key)) + key + struct.pack("<I", 9)
+    body += struct.pack("<IQ", 9, 1) * depth + struct.pack("<IQ", 4, 0)
+    path.write_bytes(body)
+    with pytest.raises(gguf.GGUFError, match="nested"):
+        gguf.read_gguf(path)

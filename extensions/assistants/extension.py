@@ -81,7 +81,8 @@ class AssistantsExtension(Extension):
 
     async def delete(self, request: Request) -> Response:
         store = self._assistants()
-        assistant = await store.get(request.path_params["assistant_id"])
-        await store.delete(assistant.id)
+        path_id = request.path_params["assistant_id"]
+        assistant = await store.get(path_id)
+        await store.delete(path_id)  # the id the client named, resolved the same way as get
         return json_response({"id": assistant.id, "object": "assistant.deleted",
                               "deleted": True})

@@ -160,7 +160,7 @@ class FileAssistantStore:
     def _delete(self, assistant_id: str) -> str:
         folder = self._find(assistant_id)
         current = self._read(folder.name)
-        if DEFAULT_ID in (current.id, folder.name):
+        if folder.name == DEFAULT_ID:
             raise Conflict(f"The default assistant '{DEFAULT_ID}' cannot be deleted",
                            param="assistant_id", code="default_assistant")
         self.data.remove_tree("assistants", folder.name)

@@ -162,8 +162,14 @@ class MessageIndex:
 
     def read(self, positions: list[int]) -> list[dict[str, Any]]:
         """The records at ``positions`` (skipping any that no longer parse)."""
-        out = []
-        with open(self.path, "rb") as f:
+        out: list[dict[str, Any]] = []
+        if not positions:
+            return out
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:  # a thread with no messages yet
+            return out
+        with f:
             for p in positions:
                 record = _parse(os.pread(f.fileno(), self.lengths[p], self.offsets[p]))
                 if record is not None:

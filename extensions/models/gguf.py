@@ -8,7 +8,6 @@ instead of allocating gigabytes or looping forever.
 
 from __future__ import annotations
 
-import mmap
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,9 @@ MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 MAX_STRING = 64 * 1024 * 1024  # a chat template or a token is never anywhere near this
 MAX_ITEMS = 1 << 26
+MAX_NESTING = 8
+HEADER_READ = 4 << 20  # first read of the metadata; grown 4x while it is not enough
+MAX_HEADER = 1 << 30
 KEEP_ARRAY_ITEMS = 1024  # larger arrays are skipped (merges, scores) unless asked for by key
 
 # value type id -> struct format (scalars only)
@@ -184,7 +186,9 @@ class _Cursor:
             return self.array(keep)
         raise GGUFError(f"unknown GGUF value type {vtype} at byte {self.pos}")
 
-    def array(self, keep: bool) -> list[Any] | None:
+    def array(self, keep: bool, depth: int = 0) -> list[Any] | None:
+        if depth > MAX_NESTING:  # a crafted file must not exhaust the stack
+            raise GGUFError(f"arrays nested deeper than {MAX_NESTING} at byte {self.pos}")
         etype = self.scalar("I")
         n = self.count()
         keep = keep or n <= KEEP_ARRAY_ITEMS
@@ -202,12 +206,13 @@ class _Cursor:
                 self.skip_string()
             return None
         if etype == _ARRAY:
-            items = [self.array(keep) for _ in range(n)]
+            items = [self.array(keep, depth + 1) for _ in range(n)]
             return items if keep else None
         raise GGUFError(f"unknown GGUF array element type {etype} at byte {self.pos}")
 
 
-def _read(buf: Any, size: int, path: Path, keep_keys: frozenset[str]) -> GGUFInfo:
+def _read(buf: Any, size: int, path: Path, keep_keys: frozenset[str], *,
+          file_size: int | None = None) -> GGUFInfo:
     cur = _Cursor(buf, size)
     cur.need(4)
     if bytes(buf[0:4]) != MAGIC:
@@ -219,7 +224,7 @@ def _read(buf: Any, size: int, path: Path, keep_keys: frozenset[str]) -> GGUFInf
         raise GGUFError(f"unsupported GGUF version {version}{hint}")
     n_tensors = cur.count()
     n_kv = cur.count()
-    info = GGUFInfo(path=path, version=version, file_size=size)
+    info = GGUFInfo(path=path, version=version, file_size=file_size or size)
     for _ in range(n_kv):
         key = cur.string()
         vtype = cur.scalar("I")
@@ -251,8 +256,19 @@ def read_gguf(path: str | Path, *, keep: tuple[str, ...] = ("tokenizer.ggml.toke
         size = f.seek(0, 2)
         if size < 24:
             raise GGUFError(f"{path.name} is not a GGUF file (only {size} bytes)")
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _read(buf, size, path, frozenset(keep))
+        # Plain reads, not mmap: a file truncated while we parse it (a copy over it) must give
+        # an error, not SIGBUS the whole host. Metadata sits at the start; read more if needed.
+        window = HEADER_READ
+        while True:
+            f.seek(0)
+            buf = f.read(min(size, window))
+            try:
+                return _read(buf, size if len(buf) == size else len(buf), path,
+                             frozenset(keep), file_size=size)
+            except GGUFError as exc:
+                if len(buf) >= size or window >= MAX_HEADER or "truncated" not in str(exc):
+                    raise
+                window *= 4
 
 
 def looks_like_gguf(path: str | Path) -> bool:

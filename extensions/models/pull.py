@@ -42,18 +42,32 @@ ProgressFactory = Callable[[str], Progress | None]
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
-    """One pull per target at a time (across processes): a second one fails fast."""
+    """One pull per target at a time (across processes): a second one fails fast.
+
+    Only the holder removes the lock file, and a lock taken on a file that was meanwhile
+    unlinked does not count (the inode check), so two pulls can never both proceed.
+    """
+    busy = DownloadFailed(f"another download into {lock_path.stem} is running")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DownloadFailed(f"another download into {lock_path.stem} is running") from None
+            raise busy from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise busy
+        held = True
         yield
     finally:
+        if held:
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
         os.close(fd)
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
 
 
 def _sources(model: ModelFile) -> list[dict[str, Any]]:
