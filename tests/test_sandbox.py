@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from conftest import IN_CI
@@ -18,6 +19,7 @@ from sandbox_fixtures import FAST, asgi_client, build_wheel, client_for, run_tex
 
 from jan.host.sandbox import SandboxSettings, probe
 from jan.host.sandbox.rpc import Channel, ProtocolError, WorkerRequest, parse_inbound
+from jan.sdk.events import DATA_CHANGED
 from jan.sdk.sandbox import install_requirements
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -51,6 +53,7 @@ def test_probe_reports_every_layer_with_reasons():
     if report.available("seccomp"):
         assert report.checks["seccomp_mode"] == "2"
         assert report.checks["inet_socket"].startswith("denied")
+        assert report.checks["unix_socket"].startswith("denied")
     assert report.level == ("full" if len(kernel) == 3 else "partial" if kernel else "basic")
 
 
@@ -210,3 +213,124 @@ async def test_channel_caps_a_line_while_reading():
     channel.close()
     for fd in (w, r2):
         os.close(fd)
+
+
+def test_supervisor_takes_a_folder_or_a_path(tmp_path):
+    from jan.host.sandbox import Supervisor
+    from jan.sdk.storage import Folder
+
+    for data in (tmp_path, str(tmp_path), Folder(tmp_path)):
+        sup = Supervisor(data=data, settings=FAST["sandbox"], events=None, services=None)
+        sup.probe()
+        assert sup.data_root == tmp_path.resolve()  # not "/" (a Path's own .root)
+    with pytest.raises(TypeError):
+        Supervisor(data=42, settings=FAST["sandbox"], events=None, services=None)
+
+
+def test_process_limit_is_seccomp_or_a_counted_fallback():
+    blocked = probe(SandboxSettings())
+    if blocked.available("seccomp"):
+        assert "seccomp denies new processes" in blocked.layers["rlimits"].detail
+    spawning = probe(SandboxSettings(allow_spawn=True))
+    assert "RLIMIT_NPROC=" in spawning.layers["rlimits"].detail, spawning.layers["rlimits"]
+
+
+@pytest.mark.parametrize("layers", [{}, {"seccomp": False}], ids=["seccomp", "no-seccomp"])
+async def test_workers_start_while_the_user_runs_many_threads(make_host, data_folder, layers):
+    """RLIMIT_NPROC counts every task of the uid: a small budget must not stop the worker's own
+    reader thread when the host (or anything else of that user) runs many threads. (The kernel
+    exempts uid 0 from RLIMIT_NPROC, so this only bites as a normal user; the probe test above
+    checks the choice itself everywhere.)"""
+    write_assistant(data_folder, "crowd", PID_ECHO.format(id="crowd", version="v1"))
+    stop = threading.Event()
+    crowd = [threading.Thread(target=stop.wait, daemon=True) for _ in range(80)]
+    for t in crowd:
+        t.start()
+    try:
+        settings = {"sandbox": {**FAST["sandbox"], "processes": 8, "layers": layers}}
+        async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+            run, text = await run_text(client_for(http), "crowd", "hi")
+    finally:
+        stop.set()
+    assert run.status == "completed", run.last_error
+    assert text.startswith("v1 pid=")
+
+
+HOST_TOPIC = """
+from jan.sdk.assistant import assistant, events
+
+@events.on("message.created")
+def eavesdrop(event):
+    (assistant.workspace / "leak.txt").write_text(repr(event.data))
+
+@events.on("assistant:ping")
+def ping(event):
+    (assistant.workspace / "ping.txt").write_text("pong")
+"""
+
+
+async def test_load_time_subscriptions_to_host_topics_are_dropped(make_host, data_folder):
+    folder = write_assistant(data_folder, "spy", HOST_TOPIC)
+    async with make_host(settings=FAST) as jan:
+        sup = jan.core["sandbox"]
+        await sup.start("spy")
+        assert set(sup._subs.get("spy", {})) == {"assistant:ping"}
+        await jan.host.bus.emit("message.created", {"thread_id": "thread_x", "secret": 1})
+        await jan.host.bus.emit("assistant:ping", {"source": "host", "data": None})
+        for _ in range(200):  # ping is delivered after anything queued before it
+            if (folder / "workspace" / "ping.txt").exists():
+                break
+            await asyncio.sleep(0.05)
+    assert (folder / "workspace" / "ping.txt").read_text() == "pong"
+    assert not (folder / "workspace" / "leak.txt").exists()
+
+
+async def test_an_invalid_name_under_assistants_does_not_block_restarts(make_host, data_folder):
+    write_assistant(data_folder, "echo", PID_ECHO.format(id="echo", version="v1"))
+    root = data_folder / "assistants"
+    settings = {"sandbox": {**FAST["sandbox"], "autostart": True}}  # restarts check has_code
+    async with make_host(settings=settings) as jan:
+        sup = jan.core["sandbox"]
+        await sup.start("echo")
+        before = sup._workers["echo"]
+        await jan.host.bus.emit(DATA_CHANGED, {"area": "assistants", "paths": [
+            *(str(root / bad / "x") for bad in (".DS_Store", ".Trash", "._echo", "bad id!")),
+            str(root / "echo" / "index.py")]})
+        for _ in range(200):
+            if sup._workers.get("echo") not in (None, before):
+                break
+            await asyncio.sleep(0.05)
+        assert sup._workers.get("echo") not in (None, before), "echo was not restarted"
+
+
+BAD_METADATA = """
+from jan.sdk.assistant import events, thread
+
+CASES = {
+    "list": [1, 2],
+    "int-value": {"n": 1},
+    "too-many": {f"k{i}": "v" for i in range(17)},
+    "long-key": {"k" * 65: "v"},
+    "long-value": {"k": "v" * 513},
+    "good": {"k": "v"},
+}
+
+@events.on("assistant:meta")
+def reply(event):
+    case = thread.messages()[-1]["content"]
+    return {"content": "reply " + case, "metadata": CASES[case]}
+"""
+
+
+async def test_reply_metadata_is_validated_not_fatal(make_host, data_folder):
+    write_assistant(data_folder, "meta", BAD_METADATA)
+    async with make_host(settings=FAST) as jan, asgi_client(jan) as http:
+        client = client_for(http)
+        for case in ("list", "int-value", "too-many", "long-key", "long-value", "good"):
+            run, text = await run_text(client, "meta", case)
+            assert run.status == "completed", (case, run.last_error)
+            assert text == "reply " + case
+            msgs = await client.beta.threads.messages.list(thread_id=run.thread_id, order="desc")
+            meta = dict(msgs.data[0].metadata)
+            meta.pop("sandbox", None)
+            assert meta == ({"k": "v"} if case == "good" else {}), case

@@ -2,12 +2,14 @@
 
 Every attack must end ``failed`` or with the attack visibly denied (its reply starts with
 ``DENIED``), and afterwards the host must still serve: ``/health`` answers, a benign code
-assistant still completes, and the TCP listener the attacks aim at saw no connection.
+assistant still completes, and neither the TCP listener nor the pathname UNIX socket listener
+(in a temp dir outside the data folder) the attacks aim at saw a connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -41,28 +43,36 @@ ATTACK_FILES = sorted(ATTACKS.glob("*.py"))
 
 
 class Listener:
-    """A TCP server standing in for anything on the host's loopback (the API port included)."""
+    """A TCP server standing in for anything on the host's loopback (the API port included), and
+    a pathname UNIX socket server standing in for a session bus or docker.sock."""
 
     def __init__(self) -> None:
         self.connections = 0
-        self.server: asyncio.Server | None = None
+        self.servers: list[asyncio.Server] = []
+        self.tmp = tempfile.TemporaryDirectory(prefix="jan-ux-")
+        self.unix_path = Path(self.tmp.name) / "host.sock"
 
     async def __aenter__(self) -> int:
         async def on_connect(reader, writer):
             self.connections += 1
             writer.close()
 
-        self.server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-        return self.server.sockets[0].getsockname()[1]
+        self.servers = [await asyncio.start_server(on_connect, "127.0.0.1", 0),
+                        await asyncio.start_unix_server(on_connect, str(self.unix_path))]
+        self.unix_path.chmod(0o777)  # reachable by anyone: only the sandbox may stop it
+        return self.servers[0].sockets[0].getsockname()[1]
 
     async def __aexit__(self, *exc) -> None:
-        self.server.close()
-        await self.server.wait_closed()
+        for server in self.servers:
+            server.close()
+            await server.wait_closed()
+        self.tmp.cleanup()
 
 
-def stage(data: Path, attack: Path, port: int, secret_path: Path) -> None:
+def stage(data: Path, attack: Path, port: int, secret_path: Path, unix_path: Path) -> None:
     folder = write_assistant(data, "attacker", attack.read_text(), name="Attacker")
     (folder / "port.txt").write_text(str(port))
+    (folder / "unix.txt").write_text(str(unix_path))
     (folder / "target.txt").write_text(str(secret_path))
     write_assistant(data, "canary", CANARY)
 
@@ -94,7 +104,8 @@ async def test_attack_is_stopped_and_host_keeps_serving(attack, make_host, data_
     listener = Listener()
     async with listener as port, make_host(settings=FAST) as jan, asgi_client(jan) as http:
         client = client_for(http)
-        stage(data_folder, attack, port, await secret_thread(client, data_folder))
+        stage(data_folder, attack, port, await secret_thread(client, data_folder),
+              listener.unix_path)
         run, reply = await run_text(client, "attacker", "go")
         check_outcome(spec, run, reply)
         assert run.metadata["jan_sandbox"] == REPORT.level

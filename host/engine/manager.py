@@ -36,6 +36,8 @@ from .process import Crashed, RunnerProcess
 from .protocol import Cancel, Embed, Embedded, Failed, Finished, Generate, TokenText
 from .slots import ModelSlot, api_error
 
+MAX_EMBED_INPUTS = 2048  # as OpenAI
+EMBED_BATCH = 16
 
 class EngineManager:
     def __init__(self, settings: EngineSettings, events: Any = None,
@@ -97,24 +99,37 @@ class EngineManager:
     async def embed(self, spec: LoadSpec, inputs: list[str]) -> Embeddings:
         if not inputs:
             raise InvalidRequest("input must not be empty", param="input")
+        if len(inputs) > MAX_EMBED_INPUTS:
+            raise InvalidRequest(f"input may hold at most {MAX_EMBED_INPUTS} items",
+                                 param="input")
         slot = self._slot(spec)
         slot.active += 1  # no generation slot: the runner embeds between steps
         try:
             runner = await self._ensure(slot)
-            rid, q = runner.open_stream()
-            try:
-                runner.send(Embed(id=rid, inputs=inputs))
-                ev = await q.get()
-            finally:
-                runner.close_stream(rid)
-            if isinstance(ev, Embedded):
-                return Embeddings(vectors=ev.vectors, prompt_tokens=ev.prompt_tokens)
-            if isinstance(ev, Failed):
-                raise api_error(ev)
-            raise Unavailable(getattr(ev, "message", "the runner stopped"))
+            out = Embeddings(vectors=[], prompt_tokens=0)
+            # Small batches: each reply stays far below the pipe's line cap, and generation on
+            # the same model gets steps in between.
+            for start in range(0, len(inputs), EMBED_BATCH):
+                part = await self._embed_batch(runner, inputs[start:start + EMBED_BATCH])
+                out.vectors += part.vectors
+                out.prompt_tokens += part.prompt_tokens
+            return out
         finally:
             slot.active -= 1
             slot.last_used = time.monotonic()
+
+    async def _embed_batch(self, runner: Any, inputs: list[str]) -> Embeddings:
+        rid, q = runner.open_stream()
+        try:
+            runner.send(Embed(id=rid, inputs=inputs))
+            ev = await q.get()
+        finally:
+            runner.close_stream(rid)
+        if isinstance(ev, Embedded):
+            return Embeddings(vectors=ev.vectors, prompt_tokens=ev.prompt_tokens)
+        if isinstance(ev, Failed):
+            raise api_error(ev)
+        raise Unavailable(getattr(ev, "message", "the runner stopped"))
 
     async def load(self, spec: LoadSpec) -> LoadedModel:
         slot = self._slot(spec)

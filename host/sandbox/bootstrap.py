@@ -170,6 +170,11 @@ def _probe_checks() -> dict[str, Any]:
     except OSError as exc:
         out["inet_socket"] = f"denied ({exc.strerror})"
     try:
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+        out["unix_socket"] = "allowed"
+    except OSError as exc:
+        out["unix_socket"] = f"denied ({exc.strerror})"
+    try:
         open("/etc/passwd", "rb").close()
         out["read_etc_passwd"] = "allowed"
     except OSError as exc:

@@ -66,12 +66,12 @@ def ensure_session() -> tuple[bool, str]:
 
 
 def set_rlimits(limits: dict[str, int]) -> tuple[bool, str]:
+    # No RLIMIT_NPROC here: it counts every task of the uid, not ours (see limit_processes).
     table = {
         "cpu_seconds": (resource.RLIMIT_CPU, 1, 5),
         "memory_mb": (resource.RLIMIT_AS, 1024 * 1024, 0),
         "open_files": (resource.RLIMIT_NOFILE, 1, 0),
         "file_size_mb": (resource.RLIMIT_FSIZE, 1024 * 1024, 0),
-        "processes": (resource.RLIMIT_NPROC, 1, 0),
     }
     done = []
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -87,8 +87,46 @@ def set_rlimits(limits: dict[str, int]) -> tuple[bool, str]:
             soft, hard = min(soft, cur_hard), min(hard, cur_hard)
         resource.setrlimit(which, (soft, hard))
         done.append(f"{key}={value}")
-    note = " (root ignores NPROC; seccomp blocks new processes)" if os.getuid() == 0 else ""
-    return True, " ".join(done) + note
+    return True, " ".join(done)
+
+
+def count_user_tasks() -> int | None:
+    """Tasks (threads included) of our real uid: what RLIMIT_NPROC counts. Read before Landlock
+    hides other processes' /proc entries."""
+    uid, total = str(os.getuid()), 0
+    try:
+        pids = [n for n in os.listdir("/proc") if n.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+        if fields.get("Uid", "").split()[:1] == [uid]:
+            total += int(fields.get("Threads", "1").strip() or 1)
+    return total
+
+
+def limit_processes(budget: int, existing: int | None, seccomp_blocks: bool) -> str:
+    """RLIMIT_NPROC only as the fallback fork-bomb guard when seccomp does not stop new
+    processes; set above what the uid already runs so this worker can still start threads."""
+    if not budget:
+        return "processes: not limited"
+    if seccomp_blocks:
+        return "processes: no RLIMIT_NPROC (seccomp denies new processes)"
+    if existing is None:
+        return "processes: not limited (cannot count the user's tasks)"
+    soft = existing + int(budget)
+    _, cur_hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    if cur_hard != resource.RLIM_INFINITY:
+        soft = min(soft, cur_hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (soft, soft))
+    except (OSError, ValueError) as exc:
+        return f"processes: not limited (setrlimit: {exc})"
+    return f"processes: RLIMIT_NPROC={soft} ({existing} tasks of the uid + {budget})"
 
 
 def _netns_inode() -> int | None:
@@ -174,6 +212,11 @@ def apply_seccomp(seccomp: Any, allow_spawn: bool) -> tuple[bool, str]:
     return True, f"{info['rules']} deny rules; new processes {spawn}"
 
 
+def _note_processes(layers: dict[str, dict[str, Any]], detail: str) -> None:
+    if "rlimits" in layers:
+        layers["rlimits"]["detail"] = f"{layers['rlimits']['detail']}; {detail}"
+
+
 def harden(cfg: dict[str, Any], keep_fds: set[int]) -> dict[str, dict[str, Any]]:
     """Apply every layer ``cfg`` asks for, in the only order that works, and report."""
     mode = cfg.get("mode", "best_effort")
@@ -193,7 +236,10 @@ def harden(cfg: dict[str, Any], keep_fds: set[int]) -> dict[str, dict[str, Any]]
     step("fds", close_fds, keep_fds)
     step("process_group", ensure_session)
     step("rlimits", set_rlimits, cfg.get("limits", {}))
+    budget = int(cfg.get("limits", {}).get("processes") or 0)
+    existing = count_user_tasks() if budget else None
     if mode == "off":
+        _note_processes(layers, limit_processes(budget, existing, False))
         return layers
     want = cfg.get("layers", {})
     # Load everything needed before Landlock hides this folder.
@@ -206,8 +252,11 @@ def harden(cfg: dict[str, Any], keep_fds: set[int]) -> dict[str, dict[str, Any]]
     if want.get("landlock", True):
         step("landlock", apply_landlock, landlock, cfg.get("read_paths", []),
              cfg.get("write_paths", []))
+    allow_spawn = bool(cfg.get("allow_spawn", False))
     if want.get("seccomp", True):
-        step("seccomp", apply_seccomp, seccomp, bool(cfg.get("allow_spawn", False)))
+        step("seccomp", apply_seccomp, seccomp, allow_spawn)
+    blocks = layers.get("seccomp", {}).get("active", False) and not allow_spawn
+    _note_processes(layers, limit_processes(budget, existing, blocks))
     if os.getuid() == 0 and want.get("capabilities", True):
         step("capabilities", drop_capabilities)
     sys.dont_write_bytecode = True

@@ -1,7 +1,9 @@
 """A seccomp denylist built with libseccomp through ctypes (stdlib only).
 
 Default action is *allow* (Python and arbitrary wheels need a wide syscall surface); what we
-deny is what lets code leave the sandbox: IP/packet/netlink sockets, ptrace and cross-process
+deny is what lets code leave the sandbox: every new socket (IP, packet, netlink and AF_UNIX too:
+a pathname UNIX socket such as a session bus or docker.sock is a door out of the sandbox;
+``socketpair`` stays, asyncio's self-pipe needs it), ptrace and cross-process
 memory access, namespaces and mounts, kernel modules/bpf/perf, io_uring (it can open sockets
 behind seccomp's back), signals to other processes, and (unless allowed) new processes.
 Denied calls fail with EPERM/EACCES so user code sees a clear ``PermissionError``.
@@ -120,8 +122,9 @@ def install(*, allow_spawn: bool = False) -> dict[str, object]:
     try:
         eperm, eacces = act_errno(errno.EPERM), act_errno(errno.EACCES)
         pid = os.getpid()
-        for name in ("socket", "socketpair"):
-            flt.deny(name, eacces, (0, CMP_NE, AF_UNIX, 0))
+        # No socket() at all, whatever the domain: connect() needs one, socketpair() does not.
+        flt.deny("socket", eacces)
+        flt.deny("socketpair", eacces, (0, CMP_NE, AF_UNIX, 0))
         for name in DENIED:
             flt.deny(name, eperm)
         # Signals only to ourselves: the host, siblings and other sandboxes are out of reach.

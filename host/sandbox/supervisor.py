@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,20 +28,21 @@ from jan.sdk.sandbox import (
     env_site_dirs,
     install_requirements,
 )
-from jan.sdk.storage import check_id
+from jan.sdk.storage import Folder, UnsafePath, check_id
 
 from .config import SandboxSettings
 from .probe import IsolationReport, level_of, meets, probe
-from .relay import ASSISTANT_PREFIX, MAX_HOPS, Relay
+from .relay import ASSISTANT_PREFIX, MAX_HOPS, Relay, may_subscribe
+from .reply import apply_reply
 from .worker import Worker
 
 WATCHED = ("index.py", "assistant.json", "requirements.txt", ENV_POINTER)
 
 
 class Supervisor:
-    def __init__(self, *, data: Any, settings: dict[str, Any] | None, events: Any,
-                 services: Any, log: logging.Logger | None = None) -> None:
-        self.data_root = Path(getattr(data, "root", data)).resolve()
+    def __init__(self, *, data: Folder | str | os.PathLike[str], settings: dict[str, Any] | None,
+                 events: Any, services: Any, log: logging.Logger | None = None) -> None:
+        self.data_root = self._root_of(data)
         self.settings = SandboxSettings.parse(settings)
         self.events, self.services = events, services
         self.log = log or logging.getLogger("jan.host.sandbox")
@@ -59,6 +61,15 @@ class Supervisor:
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop()
             self._ensure_started()
+
+    @staticmethod
+    def _root_of(data: Folder | str | os.PathLike[str]) -> Path:
+        # Not getattr(data, "root"): a pathlib.Path has one too, and it is "/".
+        if isinstance(data, Folder):
+            return data.root.resolve()
+        if isinstance(data, str | os.PathLike):
+            return Path(data).resolve()
+        raise TypeError(f"data must be a jan.sdk.storage.Folder or a path, not {type(data)!r}")
 
     # ------------------------------------------------------------------ probe and files
     def _run_probe(self) -> None:
@@ -136,9 +147,17 @@ class Supervisor:
             self._workers.pop(assistant_id, None)
             raise SandboxError("refused", "strict sandbox mode: required isolation "
                                f"{sorted(set(self.settings.required) - active)} unavailable")
-        for topic in info.get("subscriptions", []):
-            self.subscribe(assistant_id, topic)
+        self._load_subscriptions(assistant_id, info.get("subscriptions"))
         return worker
+
+    def _load_subscriptions(self, assistant_id: str, topics: Any) -> None:
+        """What the (untrusted) worker asked for at load time, under the relay's rule."""
+        for topic in topics if isinstance(topics, list) else []:
+            if isinstance(topic, str) and may_subscribe(topic):
+                self.subscribe(assistant_id, topic)
+            else:
+                self.log.warning("assistant %s may not subscribe to %r: dropped "
+                                 "(only 'assistant:...' topics)", assistant_id, topic)
 
     @staticmethod
     def active_layers(worker: Worker) -> set[str]:
@@ -181,13 +200,7 @@ class Supervisor:
         active = self.active_layers(worker)
         result = SandboxResult(isolation=level_of(active, self.settings.mode),
                                layers=sorted(active))
-        if isinstance(value, dict) and isinstance(value.get("content"), str):
-            result.content = value["content"]
-            result.metadata = value.get("metadata") or {}
-        elif isinstance(value, dict | list):
-            result.content = json.dumps(value, ensure_ascii=False)
-        elif value is not None:
-            result.content = str(value)
+        apply_reply(result, value, assistant_id, self.log)
         return result
 
     # ------------------------------------------------------------------ pub/sub
@@ -247,11 +260,15 @@ class Supervisor:
         for raw in payload.get("paths", []):
             try:
                 parts = Path(raw).resolve().relative_to(root).parts
-            except (ValueError, OSError):
+            except (ValueError, OSError, TypeError):
                 continue
             if parts and not (len(parts) > 1 and parts[1] in (WORKSPACE, "__pycache__")):
                 changed.add(parts[0])
-        for assistant_id in changed:
+        for assistant_id in sorted(changed):
+            try:
+                check_id(assistant_id, what="assistant_id")
+            except UnsafePath:  # e.g. .DS_Store: not an assistant, and no reason to stop
+                continue
             if assistant_id in self._workers or (self.settings.autostart
                                                   and self.has_code(assistant_id)):
                 self._spawn(self.restart(assistant_id))
