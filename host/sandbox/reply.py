@@ -1,8 +1,9 @@
 """Turn what a worker's handler returned (untrusted) into a ``SandboxResult``.
 
 ``{"content": str, "metadata": {...}}`` is the structured reply; its metadata must fit OpenAI's
-limits (at most 16 keys, keys up to 64 characters, string values up to 512). Metadata that does
-not fit is dropped with a warning: the reply text is still good, the run should not fail for it.
+limits (at most 15 keys: 16 less the run's own ``sandbox`` key; keys up to 64 characters,
+string values up to 512). Metadata that does not fit is dropped with a warning: the reply text
+is still good, the run should not fail for it.
 Any other value becomes the reply text (JSON for dicts and lists).
 """
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from jan.sdk.sandbox import SandboxResult
 
-MAX_KEYS = 16
+MAX_KEYS = 15  # OpenAI allows 16; the run adds its own "sandbox" key
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Value = Annotated[str, StringConstraints(max_length=512)]
 
