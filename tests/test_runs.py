@@ -261,3 +261,112 @@ async def test_cli_scaffold_runs_and_lists(make_host, data_folder, smollm_path):
         run, reply = await run_text(client_for(http), "my-helper", "Say hi.")
     assert run.status == "completed", run.last_error
     assert reply
+
+
+async def test_a_run_failing_at_once_still_streams_its_events(make_host, data_folder):
+    # The model's file does not exist: the run fails right after it starts, typically before
+    # the server begins sending the body; the stream must still carry every event.
+    write_model(data_folder, data_folder / "missing.gguf")
+    write_assistant(data_folder, "ghost", None, name="Ghost", model="smollm2")
+    async with make_host(settings={"sandbox": {"autostart": False}}) as jan, \
+            asgi_client(jan) as http:
+        client = client_for(http)
+        thread = await client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+        names = []
+        async with client.beta.threads.runs.stream(thread_id=thread.id,
+                                                   assistant_id="ghost") as s:
+            async for event in s:
+                names.append(event.event)
+            final = await s.get_final_run()
+    assert names == ["thread.run.created", "thread.run.queued", "thread.run.in_progress",
+                     "thread.run.failed"]
+    assert final.status == "failed" and "not downloaded" in final.last_error.message
+
+
+def _runs_extension(jan):  # noqa: ANN001, ANN202
+    return jan.host.records["runs"].instance
+
+
+async def test_a_run_cancelled_before_its_first_step_ends_cancelled(make_host, data_folder):
+    import importlib
+
+    from jan.sdk.models import Thread, new_id
+
+    write_assistant(data_folder, "echo", ECHO, name="Echo")
+    async with make_host(settings={"sandbox": {"autostart": False}}) as jan:
+        runner = _runs_extension(jan).runner
+        schemas = importlib.import_module(type(runner).__module__.rsplit(".", 1)[0] + ".schemas")
+        thread = await runner.svc("threads").create(Thread(id=new_id("thread")))
+        run, queue = await runner.create(thread, schemas.RunCreateRequest(assistant_id="echo",
+                                                                         stream=True))
+        runner.tasks[run.id].cancel()  # what unloading the extension does, too
+        names = [name async for name, _ in runner.events(queue)]
+        assert names == ["thread.run.created", "thread.run.queued", "thread.run.cancelled"]
+        stored = runner.get(thread.id, run.id)
+        assert stored.status == "cancelled" and stored.cancelled_at
+        assert run.id not in runner.runs and run.id not in runner.tasks
+
+
+async def test_deleting_a_thread_cancels_its_runs_and_stays_deleted(make_host, data_folder):
+    write_assistant(data_folder, "echo", ECHO, name="Echo")
+    async with make_host(settings={"sandbox": {"timeout": 20, "autostart": False}}) as jan, \
+            asgi_client(jan) as http:
+        client, runner = client_for(http), _runs_extension(jan).runner
+        thread = await client.beta.threads.create(messages=[{"role": "user", "content": "slow"}])
+        run = await client.beta.threads.runs.create(thread_id=thread.id, assistant_id="echo")
+        for _ in range(100):
+            if (await client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+                    ).status == "in_progress":
+                break
+            await asyncio.sleep(0.02)
+        await client.beta.threads.delete(thread.id)
+        for _ in range(250):
+            if run.id not in runner.runs:
+                break
+            await asyncio.sleep(0.02)
+        assert run.id not in runner.runs  # cancelled, not left sleeping for 30 s
+        await asyncio.sleep(0.1)
+        assert not (data_folder / "threads" / thread.id).exists()
+        listed = (await http.get("/v1/threads", params={"limit": 100})).json()["data"]
+        assert thread.id not in [t["id"] for t in listed]
+
+
+async def test_runs_of_threads_without_a_folder_live_in_the_extension_storage(
+        make_host, data_folder):
+    import importlib
+
+    async with make_host(settings={"sandbox": {"autostart": False}}) as jan:
+        ext = _runs_extension(jan)
+        schemas = importlib.import_module(type(ext.store).__module__.rsplit(".", 1)[0]
+                                          + ".schemas")
+        store = ext.store
+        run = schemas.Run(id="run_a", thread_id="thread_db", assistant_id="x")
+        store.save(run)
+        assert (ext.ctx.storage.root / "thread_db" / "run_a.json").is_file()
+        assert not (data_folder / "threads" / "thread_db").exists()
+        assert store.get("thread_db", "run_a").id == "run_a"
+        assert [r.id for r in store.list("thread_db", limit=5, order="asc", after=None,
+                                         before=None).data] == ["run_a"]
+        store.forget("thread_db")
+        store.save(run)  # a run ending after its thread was deleted is not written back
+        assert not (ext.ctx.storage.root / "thread_db").exists()
+
+
+@pytest.mark.slow
+async def test_history_limit_above_a_store_page_is_paged(make_host, data_folder, smollm_path):
+    write_model(data_folder, smollm_path, max_tokens=2)
+    write_assistant(data_folder, "plain", None, name="Plain", model="smollm2", max_tokens=2)
+    settings = {"sandbox": {"autostart": False}, "extensions": {"runs": {"history_limit": 150}}}
+    async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+        client = client_for(http)
+        thread = await client.beta.threads.create()
+        for i in range(120):
+            await client.beta.threads.messages.create(thread.id, role="user", content=f"m{i}")
+        run = await client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id="plain", poll_interval_ms=50)
+        assert run.status == "completed", run.last_error
+        capped = await client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id="plain", poll_interval_ms=50,
+            additional_messages=[{"role": "user", "content": "m120"}])
+    # 121 messages vs 120 (plus one reply): more than one page of history reached the model.
+    assert capped.usage.prompt_tokens > run.usage.prompt_tokens > 120 * 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jan.sdk import Context, Extension, hookimpl
+from jan.sdk.events import THREAD_DELETED
 
 from . import cli
 from .routes import RunRoutes
@@ -15,9 +16,15 @@ from .store import RunStore
 class RunsExtension(Extension):
     def activate(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.store = RunStore(ctx.data, ctx.log)
+        self.store = RunStore(ctx.data, ctx.storage, ctx.log)
         self.runner = Runner(ctx, self.store)
         self.routes = RunRoutes(self.runner)
+        ctx.events.on(THREAD_DELETED, self._thread_deleted)
+
+    async def _thread_deleted(self, _topic: str, data: Any) -> None:
+        thread_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(thread_id, str):
+            await self.runner.forget_thread(thread_id)
 
     @hookimpl
     def register_routes(self, register: Any) -> None:

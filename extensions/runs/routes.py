@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from jan.sdk.http import Request, Response, json_response, page_query, read_body, sse_response
@@ -10,7 +9,7 @@ from jan.sdk.models import new_id
 from jan.sdk.openai_requests import message_from_request, thread_from_request
 from jan.sdk.openai_shapes import page_to_api
 
-from .runner import Runner
+from .runner import Queue, Runner
 from .schemas import Run, RunCreateRequest, ThreadRunRequest
 
 BASE = "/v1/threads/{thread_id}/runs"
@@ -33,21 +32,18 @@ class RunRoutes:
     async def _thread(self, request: Request) -> Any:
         return await self.runner.svc("threads").get(request.path_params["thread_id"])
 
-    def _answer(self, run: Run, stream: bool) -> Response:
-        if not stream:
+    def _answer(self, run: Run, queue: Queue | None) -> Response:
+        if queue is None:
             return json_response(run.to_api(), headers=POLL_HEADERS)
-
-        async def events() -> AsyncIterator[tuple[str, Any]]:
-            async for item in self.runner.events(run):
-                yield item
-
-        return sse_response(events())
+        # The queue was taken when the run was created: a run that ends before the server
+        # starts sending the body has left all its events (and the end marker) in it.
+        return sse_response(self.runner.events(queue))
 
     async def create(self, request: Request) -> Response:
         thread = await self._thread(request)
         body = await read_body(request, RunCreateRequest)
-        run = await self.runner.create(thread, body)
-        return self._answer(run, body.stream)
+        run, queue = await self.runner.create(thread, body)
+        return self._answer(run, queue)
 
     async def create_thread_and_run(self, request: Request) -> Response:
         body = await read_body(request, ThreadRunRequest)
@@ -55,8 +51,8 @@ class RunRoutes:
             thread_from_request(new_id("thread"), body.thread))
         for message in (body.thread.messages or []) if body.thread else []:
             await self.runner.svc("messages").create(message_from_request(thread.id, message))
-        run = await self.runner.create(thread, body)
-        return self._answer(run, body.stream)
+        run, queue = await self.runner.create(thread, body)
+        return self._answer(run, queue)
 
     async def list(self, request: Request) -> Response:
         q = page_query(request)

@@ -27,6 +27,7 @@ from .schemas import LastError, Run, RunCreateRequest, RunUsage
 from .store import RunStore
 
 END = object()
+Queue = asyncio.Queue[Any]
 
 
 class RunFailed(Exception):
@@ -39,13 +40,15 @@ class Runner:
     def __init__(self, ctx: Context, store: RunStore) -> None:
         self.ctx, self.store = ctx, store
         self.tasks: dict[str, asyncio.Task[Any]] = {}
-        self.queues: dict[str, asyncio.Queue[Any]] = {}
+        self.runs: dict[str, Run] = {}  # active runs (their task is in ``tasks``)
+        self.queues: dict[str, Queue] = {}
 
     def svc(self, name: str) -> Any:
         return self.ctx.services.get(name)
 
     # ------------------------------------------------------------------ create / cancel
-    async def create(self, thread: Thread, req: RunCreateRequest) -> Run:
+    async def create(self, thread: Thread, req: RunCreateRequest) -> tuple[Run, Queue | None]:
+        """Start a run; with ``req.stream`` also return the queue its events go to."""
         assistant = await self.svc("assistants").get(req.assistant_id)
         code = self._has_code(assistant.id)
         try:
@@ -61,14 +64,19 @@ class Runner:
                   metadata=dict(req.metadata or {}), temperature=req.temperature,
                   top_p=req.top_p, max_completion_tokens=req.max_completion_tokens,
                   max_prompt_tokens=req.max_prompt_tokens)
+        # From here to the return nothing awaits: a concurrent list/retrieve (reconcile) or
+        # cancel can only ever see the run saved *and* registered with its task.
         self.store.save(run)
-        if req.stream:
-            self.queues[run.id] = asyncio.Queue()
-        await self._publish(run, "thread.run.created", RUN_CREATED)
-        await self._publish(run, "thread.run.queued")
-        self.tasks[run.id] = self.ctx.spawn(self._execute(run, req, assistant, thread, code),
-                                            name=f"run {run.id}")
-        return run
+        queue: Queue | None = asyncio.Queue() if req.stream else None
+        if queue is not None:
+            self.queues[run.id] = queue
+        self._enqueue(run, "thread.run.created")
+        self._enqueue(run, "thread.run.queued")
+        task = self.ctx.spawn(self._execute(run, req, assistant, thread, code),
+                              name=f"run {run.id}")
+        self.runs[run.id], self.tasks[run.id] = run, task
+        task.add_done_callback(lambda _t: self._ended(run))
+        return run, queue
 
     def _has_code(self, assistant_id: str) -> bool:
         try:
@@ -81,39 +89,53 @@ class Runner:
         run = self.get(thread_id, run_id)
         if run.done:
             raise InvalidRequest(f"Cannot cancel run with status '{run.status}'", param="run_id")
-        task = self.tasks.get(run_id)
-        run.status = "cancelling"
-        self.store.save(run)
-        if task is not None:
+        live, task = self.runs.get(run_id), self.tasks.get(run_id)
+        if live is not None and task is not None:
+            if live.status != "cancelling":
+                await self._set(live, "cancelling")
+            await self._stop([task])
+        return self.get(thread_id, run_id)
+
+    async def _stop(self, tasks: list[asyncio.Task[Any]]) -> None:
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(task), 10)
-        return self.get(thread_id, run_id)
+
+    async def forget_thread(self, thread_id: str) -> None:
+        """The thread was deleted: cancel its active runs and drop what is stored for it."""
+        self.store.forget(thread_id)
+        await self._stop([self.tasks[rid] for rid, run in list(self.runs.items())
+                          if run.thread_id == thread_id and rid in self.tasks])
+        self.store.forget(thread_id)  # anything the cancelled runs wrote meanwhile
 
     def get(self, thread_id: str, run_id: str) -> Run:
         return self.reconcile(self.store.get(thread_id, run_id))
 
     def reconcile(self, run: Run) -> Run:
         """A run left unfinished by an earlier process can never finish: it expired."""
-        if not run.done and run.id not in self.tasks:
+        if not run.done and run.id not in self.runs:
             run.status, run.expires_at = "expired", int(time.time())
             run.last_error = LastError(message="The run was interrupted (the server stopped)")
             self.store.save(run)
         return run
 
     # ------------------------------------------------------------------ streaming
-    async def events(self, run: Run) -> AsyncIterator[tuple[str, Any]]:
-        queue = self.queues.get(run.id)
-        if queue is None:
-            return
+    @staticmethod
+    async def events(queue: Queue) -> AsyncIterator[tuple[str, Any]]:
+        """Everything put on ``queue`` (taken when the run was created) until the run ends."""
         while (item := await queue.get()) is not END:
             yield item
 
-    async def _publish(self, run: Run, sse: str, bus: str | None = RUN_UPDATED,
-                       data: Any = None) -> None:
+    def _enqueue(self, run: Run, sse: str, data: Any = None) -> None:
         queue = self.queues.get(run.id)
         if queue is not None:
             queue.put_nowait((sse, data if data is not None else run.to_api()))
+
+    async def _publish(self, run: Run, sse: str, bus: str | None = RUN_UPDATED,
+                       data: Any = None) -> None:
+        self._enqueue(run, sse, data)
         if bus is not None:
             await self.ctx.events.emit(bus, {"run": run.to_api(), "event": sse})
 
@@ -124,11 +146,36 @@ class Runner:
         self.store.save(run)
         await self._publish(run, f"thread.run.{status}")
 
+    def _ended(self, run: Run) -> None:
+        """The run's task is over, however it ended: unregister it and close its stream.
+
+        A task cancelled before its first step never entered ``_execute``, so the run is
+        finished as cancelled here.
+        """
+        self.tasks.pop(run.id, None)
+        self.runs.pop(run.id, None)
+        if not run.done:
+            run.status, run.cancelled_at = "cancelled", int(time.time())
+            with contextlib.suppress(Exception):
+                self.store.save(run)
+            self._enqueue(run, "thread.run.cancelled")
+            with contextlib.suppress(Exception):  # the extension may be unloading
+                self.ctx.spawn(self.ctx.events.emit(
+                    RUN_UPDATED, {"run": run.to_api(), "event": "thread.run.cancelled"}))
+        queue = self.queues.pop(run.id, None)
+        if queue is not None:
+            queue.put_nowait(END)
+
     # ------------------------------------------------------------------ execution
     async def _execute(self, run: Run, req: RunCreateRequest, assistant: Assistant,
                        thread: Thread, code: bool) -> None:
         now = lambda: int(time.time())  # noqa: E731
         try:
+            # The stream already got created/queued (in ``create``); the bus gets them here.
+            await self.ctx.events.emit(RUN_CREATED, {"run": run.to_api(),
+                                                     "event": "thread.run.created"})
+            await self.ctx.events.emit(RUN_UPDATED, {"run": run.to_api(),
+                                                     "event": "thread.run.queued"})
             await self._set(run, "in_progress", started_at=now())
             async with asyncio.timeout(float(self.ctx.settings.get("run_timeout", 600))):
                 if code:
@@ -147,11 +194,6 @@ class Runner:
                 run.metadata["jan_error"] = failure.detail
             await self._set(run, "failed", failed_at=now(),
                             last_error=LastError(code=failure.code, message=failure.message))
-        finally:
-            self.tasks.pop(run.id, None)
-            queue = self.queues.pop(run.id, None)
-            if queue is not None:
-                queue.put_nowait(END)
 
     def _failure(self, exc: Exception) -> RunFailed:
         if isinstance(exc, RunFailed):
@@ -191,8 +233,7 @@ class Runner:
         if not entry.downloaded:
             raise RunFailed(f"Model '{run.model}' is not downloaded", "invalid_prompt")
         limit = int(self.ctx.settings.get("history_limit", 100))
-        page = await self.svc("messages").list(run.thread_id, limit=limit, order="desc")
-        messages = reply.history(list(reversed(page.data)), run.instructions)
+        messages = reply.history(await self._history(run.thread_id, limit), run.instructions)
         gen = reply.generation(entry, req, assistant, thread, messages)
         spec = reply.load_spec(registry, entry, assistant, thread)
         msg_id = new_id("msg")
@@ -215,6 +256,19 @@ class Runner:
                                  completion_tokens=u.completion_tokens,
                                  total_tokens=u.total_tokens)
         await self._finish(run, msg_id, "".join(parts), {})
+
+    async def _history(self, thread_id: str, limit: int) -> list[Message]:
+        """The thread's last ``limit`` messages, oldest first (stores serve 100 per page)."""
+        newest_first: list[Message] = []
+        after: str | None = None
+        while len(newest_first) < limit:
+            page = await self.svc("messages").list(
+                thread_id, limit=min(100, limit - len(newest_first)), order="desc", after=after)
+            newest_first.extend(page.data)
+            if not page.has_more or not page.data:
+                break
+            after = page.data[-1].id
+        return list(reversed(newest_first))
 
     async def _code(self, run: Run, assistant: Assistant) -> None:
         sandbox = self.svc("sandbox")
