@@ -91,7 +91,8 @@ async def run_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def configure_install(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assistant_id")
-    parser.add_argument("--target", help=f"install here instead of <folder>/{ENV_DIR}")
+    parser.add_argument("--target", help=f"install here instead of <folder>/{ENV_DIR} "
+                        "(must be inside the assistant's folder: the sandbox reads nothing else)")
 
 
 async def run_install(args: argparse.Namespace, ctx: Context) -> int:
@@ -99,6 +100,9 @@ async def run_install(args: argparse.Namespace, ctx: Context) -> int:
     await store.get(args.assistant_id)
     folder = Path(store.folder(args.assistant_id))
     target = Path(args.target).expanduser() if args.target else None
+    if target is not None and folder.resolve() not in target.resolve().parents:
+        print(f"jan: --target must be inside {folder} (the sandbox can read nothing outside it)")
+        return 1
     try:
         result = install_requirements(folder, target=target)
     except FileNotFoundError as exc:
