@@ -18,20 +18,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import start_server  # noqa: E402
-from host_fixtures import write_extension  # noqa: E402
-
-BODY = """
-    from jan.sdk import Extension, hookimpl
-    from jan.sdk.http import json_response
-
-    class Ext(Extension):
-        @hookimpl
-        def register_routes(self, register):
-            register("/x/live", self.live, methods=["GET"])
-
-        async def live(self, request):
-            return json_response({{"version": {version}}})
-"""
+from host_fixtures import VERSIONED_ROUTE, write_extension  # noqa: E402
 
 
 def wait_for(url: str, version: int, timeout: float = 10.0) -> float:
@@ -52,14 +39,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "data"
         folder.mkdir()
-        ext = write_extension(folder / "extensions", "live", body=BODY.format(version=0))
+        ext = write_extension(folder / "extensions", "live", body=VERSIONED_ROUTE.format(version=0))
         server = start_server(folder)
         url = server.url + "/x/live"
         try:
             wait_for(url, 0)
             reloads = []
             for version in range(1, edits + 1):
-                (ext / "main.py").write_text(textwrap.dedent(BODY.format(version=version)))
+                source = textwrap.dedent(VERSIONED_ROUTE.format(version=version))
+                (ext / "main.py").write_text(source)
                 reloads.append(wait_for(url, version))
                 time.sleep(0.1)
         finally:

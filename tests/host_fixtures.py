@@ -5,6 +5,20 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+VERSIONED_ROUTE = """
+    from jan.sdk import Extension, hookimpl
+    from jan.sdk.http import json_response
+
+    class Ext(Extension):
+        @hookimpl
+        def register_routes(self, register):
+            register("/x/live", self.live, methods=["GET"])
+
+        async def live(self, request):
+            return json_response({{"version": {version}}})
+"""
+"""An extension serving ``{"version": N}`` at ``/x/live``: ``.format(version=N)``."""
+
 
 def write_extension(root: Path, ext_id: str, *, body: str = "", manifest_extra: str = "",
                     activation: str = '["onStartup"]', version: str = "0.1.0",

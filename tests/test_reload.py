@@ -12,23 +12,11 @@ from pathlib import Path
 
 import pytest
 from conftest import asgi_client
-from host_fixtures import write_extension
+from host_fixtures import VERSIONED_ROUTE, write_extension
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "message-counter"
 
-ROUTE_BODY = """
-    from jan.sdk import Extension, hookimpl
-    from jan.sdk.http import json_response
-
-    class Ext(Extension):
-        @hookimpl
-        def register_routes(self, register):
-            register("/x/live", self.live, methods=["GET"])
-
-        async def live(self, request):
-            return json_response({{"version": {version}}})
-"""
 
 
 async def eventually(check, timeout: float = 10.0):
@@ -60,10 +48,10 @@ async def version_is(c, expected):
 async def test_edit_then_broken_edit_then_fix(live, data_folder):
     jan, c = live
     ext_dir = data_folder / "extensions"
-    write_extension(ext_dir, "live", body=ROUTE_BODY.format(version=1))
+    write_extension(ext_dir, "live", body=VERSIONED_ROUTE.format(version=1))
     assert await eventually(lambda: version_is(c, 1)), "new extension never activated"
 
-    (ext_dir / "live" / "main.py").write_text(textwrap.dedent(ROUTE_BODY.format(version=2)))
+    (ext_dir / "live" / "main.py").write_text(textwrap.dedent(VERSIONED_ROUTE.format(version=2)))
     assert await eventually(lambda: version_is(c, 2)), "edit not served"
 
     (ext_dir / "live" / "main.py").write_text("def broken(:\n")
@@ -73,7 +61,7 @@ async def test_edit_then_broken_edit_then_fix(live, data_folder):
     assert row["state"] == "active" and "SyntaxError" in row["reason"]
     assert await version_is(c, 2), "the old version must keep serving"
 
-    (ext_dir / "live" / "main.py").write_text(textwrap.dedent(ROUTE_BODY.format(version=3)))
+    (ext_dir / "live" / "main.py").write_text(textwrap.dedent(VERSIONED_ROUTE.format(version=3)))
     assert await eventually(lambda: version_is(c, 3)), "fixed version not served"
     row = {e["id"]: e for e in (await c.get("/health")).json()["extensions"]}["live"]
     assert row["reason"] is None
