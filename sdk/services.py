@@ -10,14 +10,15 @@ store is down). Stores speak file shapes (``jan.sdk.models``); routes convert wi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from .inference import Delta, Done, Embeddings, GenerationRequest, LoadedModel, LoadSpec
 from .models import Assistant, Message, ModelFile, Page, Thread
 
 Order = Literal["asc", "desc"]
+T = TypeVar("T")
 
 THREADS = "threads"
 MESSAGES = "messages"
@@ -25,6 +26,22 @@ ASSISTANTS = "assistants"
 MODELS = "models"
 INFERENCE = "inference"
 SANDBOX = "sandbox"
+
+
+async def every(list_page: Callable[..., Awaitable[Page[T]]], *args: Any,
+                order: Order = "asc") -> AsyncIterator[T]:
+    """Every item of a store listing, fetched page by page with ``after`` cursors.
+
+    ``every(threads.list)``, ``every(messages.list, thread_id, order="desc")``.
+    """
+    after: str | None = None
+    while True:
+        page = await list_page(*args, limit=100, order=order, after=after)
+        for item in page.data:
+            yield item
+        if not page.has_more or not page.data:
+            return
+        after = page.data[-1].id
 
 
 @runtime_checkable

@@ -15,8 +15,8 @@ from typing import Any
 
 from jan.sdk.errors import ApiError
 from jan.sdk.models import Message, Thread
+from jan.sdk.services import every
 
-PAGE = 100
 FILES = {"threads": "threads", "messages": "messages"}  # the file-based providers' ids
 
 
@@ -40,25 +40,11 @@ class Report:
 
 
 async def all_threads(store: Any) -> list[Thread]:
-    out: list[Thread] = []
-    after: str | None = None
-    while True:
-        page = await store.list(limit=PAGE, order="asc", after=after)
-        out += page.data
-        if not page.has_more or not page.data:
-            return out
-        after = page.data[-1].id
+    return [t async for t in every(store.list)]
 
 
 async def all_messages(store: Any, thread_id: str) -> list[Message]:
-    out: list[Message] = []
-    after: str | None = None
-    while True:
-        page = await store.list(thread_id, limit=PAGE, order="asc", after=after)
-        out += page.data
-        if not page.has_more or not page.data:
-            return out
-        after = page.data[-1].id
+    return [m async for m in every(store.list, thread_id)]
 
 
 async def copy_thread(thread: Thread, src: Stores, dst: Stores, present: bool,

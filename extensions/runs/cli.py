@@ -12,6 +12,7 @@ from jan.sdk import Context
 from jan.sdk.errors import NotFound
 from jan.sdk.models import Assistant
 from jan.sdk.sandbox import ENV_DIR, env_site_dirs, install_requirements
+from jan.sdk.services import every
 from jan.sdk.storage import check_id
 
 INDEX_TEMPLATE = '''"""{name}: this assistant's own code.
@@ -70,13 +71,7 @@ async def run_new(args: argparse.Namespace, ctx: Context) -> int:
 
 
 async def _all(store: Any) -> list[Assistant]:
-    out, after = [], None
-    while True:
-        page = await store.list(limit=100, order="asc", after=after)
-        out += page.data
-        if not page.has_more or not page.data:
-            return out
-        after = page.data[-1].id
+    return [a async for a in every(store.list)]
 
 
 async def run_list(args: argparse.Namespace, ctx: Context) -> int:

@@ -16,6 +16,7 @@ from jan.sdk import Context
 from jan.sdk.errors import ApiError, NotFound
 from jan.sdk.models import Message, Thread, new_id
 from jan.sdk.openai_shapes import ts_to_s
+from jan.sdk.services import every
 
 EXPORT_VERSION = 1
 
@@ -33,25 +34,12 @@ def configure_import(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a JSON file written by `jan threads export`")
 
 
-async def _all_threads(ctx: Context) -> AsyncIterator[Thread]:
-    threads, after = ctx.services.get("threads"), None
-    while True:
-        page = await threads.list(limit=100, order="desc", after=after)
-        for thread in page.data:
-            yield thread
-        if not page.has_more or not page.data:
-            return
-        after = page.data[-1].id
+def _all_threads(ctx: Context) -> AsyncIterator[Thread]:
+    return every(ctx.services.get("threads").list, order="desc")
 
 
 async def _all_messages(ctx: Context, thread_id: str) -> list[Message]:
-    messages, after, out = ctx.services.get("messages"), None, []
-    while True:
-        page = await messages.list(thread_id, limit=100, order="asc", after=after)
-        out += page.data
-        if not page.has_more or not page.data:
-            return out
-        after = page.data[-1].id
+    return [m async for m in every(ctx.services.get("messages").list, thread_id)]
 
 
 def _when(ts: int) -> str:
