@@ -254,10 +254,12 @@ class EngineManager:
         while True:
             await asyncio.sleep(min(max(keep / 4, 0.1), 10.0))
             now = time.monotonic()
-            for slot in list(self._models.values()):
+            for key, slot in list(self._models.items()):
                 if slot.live and slot.idle and now - slot.last_used >= keep:
                     self.log.info("unloading idle model %s", slot.spec.model_id)
                     await self._stop(slot, "idle")
+                elif slot.runner is None and slot.idle and not slot.start_lock.locked():
+                    self._models.pop(key, None)  # a load that failed: nothing to keep
 
     def _describe(self, slot: ModelSlot) -> LoadedModel:
         r = slot.runner
