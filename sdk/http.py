@@ -25,20 +25,28 @@ __all__ = [
 ]
 
 
-def validation_message(exc: ValidationError) -> tuple[str, str | None]:
-    """The first pydantic error as ``(message, param)``, e.g. ``("limit: ...", "limit")``."""
+def validation_message(exc: ValidationError, *, top_level: bool = False
+                       ) -> tuple[str, str | None]:
+    """The first pydantic error as ``(message, param)``, e.g. ``("Invalid 'limit': ...", "limit")``.
+
+    ``param`` is the field's path (``messages.0.content``), or only its first part when
+    ``top_level``; pydantic's union-member tags (``list[str]``) are left out.
+    """
     err = exc.errors()[0]
-    param = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or None
+    loc = [str(p) for p in err.get("loc", ()) if p != "body" and "[" not in str(p)]
+    param = (loc[0] if top_level else ".".join(loc)) if loc else None
+    if err.get("type") == "missing" and param:
+        return f"Missing required parameter: '{param}'", param
     msg = err.get("msg", "invalid value")
     return (f"Invalid '{param}': {msg}" if param else msg), param
 
 
-def parse(model: type[M], data: Any) -> M:
+def parse(model: type[M], data: Any, *, top_level: bool = False) -> M:
     """Validate ``data`` into ``model`` or raise a 400 naming the offending field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        message, param = validation_message(exc)
+        message, param = validation_message(exc, top_level=top_level)
         raise InvalidRequest(message, param=param) from None
 
 

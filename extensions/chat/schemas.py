@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from jan.sdk.errors import InvalidRequest
+from jan.sdk.http import parse
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -132,17 +133,7 @@ def _refuse_unsupported(data: dict[str, Any], rules: dict[str, Rule]) -> None:
 
 def _validate(model: type[R], data: dict[str, Any]) -> R:
     """Validate, naming the top-level field in the 400 (``stop``, not ``stop.list[str].0``)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [p for p in err.get("loc", ()) if p != "body"]
-        param = str(loc[0]) if loc else None
-        if err.get("type") == "missing" and param:
-            raise InvalidRequest(f"Missing required parameter: '{param}'",
-                                 param=param) from None
-        msg = err.get("msg", "invalid value")
-        raise InvalidRequest(f"Invalid '{param}': {msg}" if param else msg, param=param) from None
+    return parse(model, data, top_level=True)
 
 
 def parse_chat(data: dict[str, Any]) -> ChatCompletionRequest:
