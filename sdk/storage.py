@@ -77,7 +77,8 @@ def file_lock(path: Path, *, create_parent: bool = True) -> Iterator[None]:
             os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -99,7 +100,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def dumps(obj: Any) -> str:
@@ -133,7 +134,7 @@ def append_line(path: Path, obj: Any, *, create_parent: bool = True,
         finally:
             os.close(fd)
         if size == 0:
-            _fsync_dir(path.parent)  # a new file: make its directory entry durable too
+            fsync_path(path.parent)  # a new file: make its directory entry durable too
     return True
 
 

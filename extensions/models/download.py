@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from jan.sdk import ApiError
+from jan.sdk.storage import fsync_path
 
 Progress = Callable[[int, "int | None"], None]
 CHUNK = 1 << 20
@@ -47,14 +48,6 @@ def _hash_file(path: Path, hasher: hashlib._Hash) -> None:
     with path.open("rb") as f:
         while block := f.read(CHUNK):
             hasher.update(block)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 async def _attempt(client: httpx.AsyncClient, url: str, partial: Path, size: int | None,
@@ -142,7 +135,7 @@ async def download(url: str, target: Path, *, size: int | None = None,
         if own:
             await client.aclose()
     _verify(url, partial, size if size is not None else total, sha256, hasher)
-    _fsync(partial)
+    fsync_path(partial)
     os.replace(partial, target)
     return target
 
