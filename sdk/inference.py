@@ -32,6 +32,20 @@ class LoadSpec(BaseModel):
                 self.embedding, self.chat_template, self.prompt_template, tuple(self.stop))
 
 
+def merge_stops(*layers: Any) -> list[str]:
+    """Stop strings accumulate across settings layers (model < ... < request), unlike other
+    parameters: the model's own stops end its turn and a request's must not remove them.
+
+    Each layer is a string, a list of strings or ``None``; order is kept, duplicates and empty
+    strings are dropped.
+    """
+    stops: list[str] = []
+    for layer in layers:
+        items = [layer] if isinstance(layer, str) else list(layer or [])
+        stops += [s for s in items if isinstance(s, str) and s and s not in stops]
+    return stops
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool"]
     content: str

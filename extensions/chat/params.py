@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from jan.sdk.errors import ApiError, InvalidRequest
-from jan.sdk.inference import ChatMessage, GenerationRequest
+from jan.sdk.inference import ChatMessage, GenerationRequest, merge_stops
 
 from .schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest
 
@@ -24,13 +24,6 @@ SAMPLING_KEYS = (
 )
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # OpenAI's documented default for /v1/completions
-
-
-def _stop_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else list(value)
-    return [s for s in items if isinstance(s, str) and s]
 
 
 def _model_defaults(parameters: Any) -> dict[str, Any]:
@@ -51,9 +44,7 @@ def _sampling(req: SamplingRequest, defaults: dict[str, Any], max_tokens: int | 
         fields["max_tokens"] = max_tokens
     elif "max_tokens" not in fields and default_max is not None:
         fields["max_tokens"] = default_max
-    stops = _stop_list(defaults.get("stop"))
-    stops += [s for s in _stop_list(req.stop) if s not in stops]
-    fields["stop"] = stops
+    fields["stop"] = merge_stops(defaults.get("stop"), req.stop)
     return fields
 
 

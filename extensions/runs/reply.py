@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from jan.sdk.errors import InvalidRequest
-from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec
+from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec, merge_stops
 from jan.sdk.models import Assistant, Thread, ThreadAssistant
 
 from .schemas import RunCreateRequest
@@ -58,11 +58,6 @@ def _layer(values: Any) -> dict[str, Any]:
         values, dict) else {}
 
 
-def _stops(value: Any) -> list[str]:
-    items = [value] if isinstance(value, str) else list(value or [])
-    return [s for s in items if isinstance(s, str) and s]
-
-
 def assistant_parameters(assistant: Assistant) -> dict[str, Any]:
     extra = dict(assistant.model_extra or {})
     params = {k: extra[k] for k in SAMPLING if k in extra}
@@ -81,10 +76,9 @@ def generation(entry: Any, req: RunCreateRequest, assistant: Assistant, thread: 
               _layer({"temperature": req.temperature, "top_p": req.top_p,
                       "max_tokens": req.max_completion_tokens})]
     fields: dict[str, Any] = {}
-    stops: list[str] = []
     for layer in layers:
         fields.update({k: v for k, v in layer.items() if k in SAMPLING})
-        stops += [s for s in _stops(layer.get("stop")) if s not in stops]
+    stops = merge_stops(*(layer.get("stop") for layer in layers))
     return GenerationRequest(messages=messages, stop=stops, **fields)
 
 

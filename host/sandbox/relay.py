@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
-from jan.sdk.inference import ChatMessage, Delta, Done, GenerationRequest
+from jan.sdk.inference import ChatMessage, Delta, Done, GenerationRequest, merge_stops
 from jan.sdk.models import Assistant
 
 from .rpc import ChatParams, EmitParams, SubscribeParams, ThreadMessagesParams
@@ -106,9 +106,7 @@ class Relay:
         asked = params.model_dump(exclude_none=True, exclude={"model", "messages", "stream"})
         fields = GenerationRequest.model_fields
         merged = {k: v for k, v in {**defaults, **asked}.items() if k in fields}
-        # The model's own stop strings end its turn: keep them, add the worker's.
-        stops = [s for s in defaults.get("stop") or [] if isinstance(s, str) and s]
-        merged["stop"] = stops + [s for s in params.stop or [] if s and s not in stops]
+        merged["stop"] = merge_stops(defaults.get("stop"), params.stop)
         request = GenerationRequest(
             messages=[ChatMessage(role=m.role, content=m.content) for m in params.messages],
             **merged)
