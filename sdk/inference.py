@@ -1,7 +1,9 @@
 """Types shared by whoever asks for tokens (chat, runs, assistants) and the engine that makes them.
 
 The engine turns a ``LoadSpec`` (which model file, with which load-time settings) plus a
-``GenerationRequest`` into a stream of ``Delta`` events closed by one ``Done``. Closing the
+``GenerationRequest`` into a stream of ``Delta`` (text) and ``ToolCallDelta`` (tool call) events
+closed by one ``Done``. Every engine (local or remote) takes ``tools``/``tool_choice`` through this
+one interface, so chat, runs, responses and the sandbox relay share one tool path. Closing the
 stream early (``aclose()`` or a cancelled task) cancels that generation and nothing else.
 """
 
@@ -46,9 +48,51 @@ def merge_stops(*layers: Any) -> list[str]:
     return stops
 
 
+class ToolFunction(BaseModel):
+    """A function the model may call: its JSON-schema ``parameters`` constrain the arguments."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    type: Literal["function"] = "function"
+    function: ToolFunction
+
+
+class NamedToolChoice(BaseModel):
+    """``tool_choice`` naming one function: the model must call exactly that one."""
+
+    type: Literal["function"] = "function"
+    function: dict[str, str]  # {"name": ...}
+
+    @property
+    def name(self) -> str:
+        return self.function["name"]
+
+
+ToolChoice = Literal["auto", "none", "required"] | NamedToolChoice
+
+
+class ToolCall(BaseModel):
+    """A complete call the model made: ``arguments`` is JSON text (as OpenAI sends it)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 class ChatMessage(BaseModel):
+    """One turn of a chat. ``assistant`` turns may carry ``tool_calls`` (then ``content`` may be
+    ``None``); ``tool`` turns answer one call by ``tool_call_id``."""
+
     role: Literal["system", "user", "assistant", "tool"]
-    content: str
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 class GenerationRequest(BaseModel):
@@ -69,6 +113,9 @@ class GenerationRequest(BaseModel):
     grammar: str | None = None
     json_schema: dict[str, Any] | None = None
     json_object: bool = False
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice = "auto"
+    parallel_tool_calls: bool = True
 
 
 class Usage(BaseModel):
@@ -85,9 +132,21 @@ class Delta(BaseModel):
     text: str
 
 
+class ToolCallDelta(BaseModel):
+    """A piece of a tool call. The first piece of call ``index`` carries ``id`` and ``name``
+    (and empty ``arguments``); later pieces carry only argument text, which concatenated is the
+    call's JSON arguments."""
+
+    type: Literal["tool_call"] = "tool_call"
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 class Done(BaseModel):
     type: Literal["done"] = "done"
-    finish_reason: Literal["stop", "length"] = "stop"
+    finish_reason: Literal["stop", "length", "tool_calls"] = "stop"
     usage: Usage = Field(default_factory=Usage)
 
 
