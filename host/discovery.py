@@ -7,18 +7,21 @@ Invalid manifests are reported with their file and field and skipped.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from importlib_metadata import entry_points
-
 from .manifest import Kind, Manifest, ManifestError, load_manifest, version_tuple
+from .sources import (
+    ENTRY_POINT_GROUP,
+    MANIFEST,
+    bundled_folder,
+    entry_point_folder,
+    extension_entry_points,
+)
 
+__all__ = ["ENTRY_POINT_GROUP", "MANIFEST", "Candidate", "Discovery", "bundled_folder", "discover"]
 log = logging.getLogger("jan.host.discovery")
-ENTRY_POINT_GROUP = "jan.extensions"
-MANIFEST = "extension.toml"
 
 
 @dataclass
@@ -33,11 +36,6 @@ class Discovery:
     candidates: dict[str, Candidate]
     errors: list[ManifestError]
     shadowed: list[Candidate]
-
-
-def bundled_folder() -> Path:
-    """``extensions/`` next to ``host/`` in the source tree (editable installs)."""
-    return Path(__file__).resolve().parent.parent / "extensions"
 
 
 def _scan_folder(root: Path, source: Kind, errors: list[ManifestError]) -> list[Candidate]:
@@ -58,18 +56,12 @@ def _scan_folder(root: Path, source: Kind, errors: list[ManifestError]) -> list[
 
 def _scan_entry_points(errors: list[ManifestError]) -> list[Candidate]:
     found: list[Candidate] = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in extension_entry_points():
         try:
-            spec = importlib.util.find_spec(ep.value.partition(":")[0])
-        except Exception as exc:  # noqa: BLE001 - one broken distribution costs only itself
-            errors.append(ManifestError(Path(ep.value), None,
-                                        f"entry point {ep.name!r} cannot be found: {exc}"))
+            folder = entry_point_folder(ep)
+        except LookupError as exc:
+            errors.append(ManifestError(Path(ep.value), None, str(exc)))
             continue
-        if spec is None or not spec.submodule_search_locations:
-            errors.append(ManifestError(Path(ep.value), None,
-                                        f"entry point {ep.name!r} is not an importable package"))
-            continue
-        folder = Path(list(spec.submodule_search_locations)[0])
         try:
             found.append(Candidate(load_manifest(folder / MANIFEST), folder, "entry_point"))
         except ManifestError as exc:

@@ -13,6 +13,7 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ID = ID_PATTERN
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]{0,63}")
 _EVENT = re.compile(r"^(onStartup|\*|onRoute:/\S*|onEvent:\S+|onCommand:\S+)$")
+"""``onCommand:models.list`` (words joined by dots) or ``onCommand:models.*``."""
 
 
 class Engines(BaseModel):
@@ -20,11 +21,28 @@ class Engines(BaseModel):
     jan: str = "*"
 
 
+class CommandContribution(BaseModel):
+    """A CLI command the extension implements: ``jan <name>``, listed in ``jan --help``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*( [a-z0-9][a-z0-9-]*)*$")
+    description: str = ""
+    requires: list[str] = Field(default_factory=list)
+    """Services the command uses beyond the extension's own ``requires`` (their providers are
+    started for it; the extension's ``dependencies`` always are)."""
+
+
 class Contributes(BaseModel):
     model_config = ConfigDict(extra="allow")
     routes: list[str] = Field(default_factory=list)
-    commands: list[str] = Field(default_factory=list)
+    commands: list[CommandContribution] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("commands", mode="before")
+    @classmethod
+    def _commands(cls, v: Any) -> Any:
+        # A bare "models list" is accepted too (no description).
+        return [{"name": c} if isinstance(c, str) else c for c in v] if isinstance(v, list) else v
 
 
 class Manifest(BaseModel):

@@ -343,6 +343,15 @@ class ExtensionHost:
                 activated = await self.activate(rec.id) or activated
         return activated
 
+    async def activate_for_command(self, command: str) -> None:
+        """Activate extensions waiting for ``onCommand:`` this command (words joined by dots)."""
+        dotted = ".".join(command.split())
+        for rec in list(self.records.values()):
+            patterns = [e.partition(":")[2] for e in rec.manifest.activation_events
+                        if e.startswith("onCommand:")]
+            if rec.state == "inactive" and any(fnmatch.fnmatchcase(dotted, p) for p in patterns):
+                await self.activate(rec.id)
+
     async def _activate_for_event(self, topic: str) -> None:
         for rec in list(self.records.values()):
             if rec.state != "inactive":

@@ -6,7 +6,7 @@ import hmac
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.routing import Route
@@ -29,7 +29,7 @@ class Jan:
     def __init__(self, data_folder: str | os.PathLike[str] | None = None, *,
                  settings: Settings | None = None, bundled: Path | None | bool = True,
                  entry_points: bool = True, api_key: str | None = None,
-                 core_services: bool = True, watch: bool = False,
+                 core_services: bool | Literal["lazy"] = True, watch: bool = False,
                  watch_bundled: bool = False) -> None:
         self.data_folder = resolve_data_folder(data_folder)
         self.settings = settings or load_settings(self.data_folder)
@@ -74,32 +74,79 @@ class Jan:
             self._start_core_services()
         self.host.load_records()
         await self.host.start()
+        problems = self.problems()
+        if problems:
+            log.warning("jan is degraded: %s", "; ".join(problems))
         if self.watch:
             from .reload import Reloader
 
             self.reloader = Reloader(self, watch_bundled=self.watch_bundled)
             await self.reloader.start()
 
+    async def start_for_command(self, ext_id: str, command: str) -> bool:
+        """Start just enough to run ``jan <command>`` of ``ext_id``: that extension, what it
+        depends on, the providers settings.json chose, and extensions activated
+        ``onCommand:`` it. The engine and sandbox are created only if the command uses them."""
+        if self.want_core_services:
+            self._start_core_services()
+        self.host.load_records()
+        rec = self.host.records.get(ext_id)
+        declared = rec.manifest.contributes.commands if rec else []
+        if not any(c.name == command for c in declared):
+            # Not in the manifest: nothing says what it needs, so start everything as before.
+            await self.host.start()
+            return await self.host.activate(ext_id)
+        self.host.plan()
+        for chosen in dict.fromkeys(self.settings.modules.values()):
+            await self.host.activate(chosen)
+        uses = next((c.requires for c in declared if c.name == command), [])
+        for other in list(self.host.records.values()):
+            if other.state == "inactive" and self.host.wants_startup(other) and \
+                    set(uses) & set(other.manifest.provides):
+                await self.host.activate(other.id)
+        await self.host.activate_for_command(command)
+        return await self.host.activate(ext_id)
+
     def _start_core_services(self) -> None:
         """The engine and the sandbox belong to the host (they own processes)."""
-        factories = {
-            INFERENCE: ("jan.host.engine", self.settings.engine),
-            SANDBOX: ("jan.host.sandbox", self.settings.sandbox),
-        }
-        for name, (module_name, section) in factories.items():
-            try:
-                module = __import__(module_name, fromlist=["create_service"])
-                kwargs: dict[str, Any] = {"settings": section, "events": self.host.bus,
-                                          "log": logging.getLogger(module_name)}
-                if name == SANDBOX:
-                    kwargs.update(data=self.host.data, services=self.host.services)
-                service = module.create_service(**kwargs)
-            except Exception as exc:  # noqa: BLE001 - reported in /health, host keeps going
-                log.exception("core service %s unavailable", name)
-                self.core_errors[name] = f"{type(exc).__name__}: {exc}"
+        for name in (INFERENCE, SANDBOX):
+            if self.want_core_services == "lazy":
+                self.host.services.provide_lazy(name, lambda n=name: self._create_core(n, True),
+                                                provider=HOST_PROVIDER)
                 continue
-            self.core[name] = service
+            try:
+                service = self._create_core(name, False)
+            except Exception:  # noqa: BLE001 - reported in /health, host keeps going
+                continue
             self.host.services.provide(name, service, provider=HOST_PROVIDER)
+
+    def _create_core(self, name: str, lazy: bool) -> Any:
+        module_name, section = {INFERENCE: ("jan.host.engine", self.settings.engine),
+                                SANDBOX: ("jan.host.sandbox", self.settings.sandbox)}[name]
+        try:
+            module = __import__(module_name, fromlist=["create_service"])
+            kwargs: dict[str, Any] = {"settings": section, "events": self.host.bus,
+                                      "log": logging.getLogger(module_name)}
+            if name == SANDBOX:
+                kwargs.update(data=self.host.data, services=self.host.services)
+            service = module.create_service(**kwargs)
+        except Exception as exc:
+            if not lazy:
+                log.exception("core service %s unavailable", name)
+            self.core_errors[name] = f"{type(exc).__name__}: {exc}"
+            raise
+        self.core[name] = service
+        return service
+
+    def problems(self) -> list[str]:
+        """What is missing: failed core services and bundled extensions that failed to load.
+
+        A bundled extension that is merely inactive (lazy) or disabled by the user is fine."""
+        out = [f"core service '{name}' failed: {why}" for name, why in self.core_errors.items()]
+        for rec in self.host.records.values():
+            if rec.candidate.source == "bundled" and rec.state == "failed":
+                out.append(f"bundled extension '{rec.id}' failed: {rec.reason}")
+        return out
 
     async def stop(self) -> None:
         if self.reloader is not None:
@@ -118,9 +165,12 @@ class Jan:
         if self.api_key and not hmac.compare_digest(
                 request.headers.get("authorization", "").encode(),
                 f"Bearer {self.api_key}".encode()):
-            return json_response({"status": "ok"})  # liveness only; details need the key
+            # Liveness only; what is broken (and why) needs the key.
+            return json_response({"status": "degraded" if self.problems() else "ok"})
+        problems = self.problems()
         body: dict[str, Any] = {
-            "status": "ok",
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
             "version": __version__,
             "data_folder": str(self.data_folder),
             "extensions": self.host.describe(),

@@ -14,6 +14,16 @@ from jan.sdk.errors import Unavailable
 from jan.sdk.extension import Disposable
 
 
+class _Lazy:
+    """A service created on first lookup (the CLI's engine and sandbox: most commands never
+    ask for them, so they never start)."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+        self.value: Any = None
+        self.made = False
+
+
 class ServiceRegistry:
     def __init__(self, choose: Callable[[str], str | None]) -> None:
         self._providers: dict[str, dict[str, Any]] = {}
@@ -29,6 +39,10 @@ class ServiceRegistry:
 
         return Disposable(remove)
 
+    def provide_lazy(self, name: str, factory: Callable[[], Any], *, provider: str) -> Disposable:
+        """Provide ``name`` by ``factory()``, called on the first ``get`` that picks it."""
+        return self.provide(name, _Lazy(factory), provider=provider)
+
     def providers(self, name: str) -> list[str]:
         return list(self._providers.get(name, {}))
 
@@ -37,11 +51,23 @@ class ServiceRegistry:
         wanted = provider or self._choose(name)
         if wanted is not None:
             if wanted in impls:
-                return impls[wanted]
+                return self._materialize(name, wanted)
             raise Unavailable(f"Service '{name}' provider '{wanted}' is not active")
         if impls:
-            return next(iter(impls.values()))
+            return self._materialize(name, next(iter(impls)))
         raise Unavailable(f"No extension provides the '{name}' service")
+
+    def _materialize(self, name: str, provider: str) -> Any:
+        impl = self._providers[name][provider]
+        if not isinstance(impl, _Lazy):
+            return impl
+        if not impl.made:
+            try:
+                impl.value = impl.factory()
+            except Exception as exc:  # noqa: BLE001 - the caller gets a 503, not a crash
+                raise Unavailable(f"Service '{name}' could not start: {exc}") from exc
+            impl.made = True
+        return impl.value
 
 
 class ScopedServices:

@@ -1,0 +1,1 @@
+"""jan: a local, private ChatGPT alternative (``jan.host``, ``jan.sdk``, ``jan.bundled``)."""
