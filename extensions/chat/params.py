@@ -1,9 +1,7 @@
 """From an OpenAI request (plus the model's ``model.json`` defaults) to a ``GenerationRequest``.
 
-Precedence, lowest first: the engine's own defaults (``GenerationRequest``'s field defaults) <
-``model.json`` ``parameters`` < the request. ``stop`` is the exception: the model's stop strings
-(usually its end-of-turn markers) are kept and the request's are added, so asking for an extra
-stop never lets the model run past the end of its turn.
+Precedence is the sdk's one rule (``jan.sdk.generation``): the engine's own defaults <
+``model.json`` ``parameters`` < the request, with stop strings accumulated, never replaced.
 """
 
 from __future__ import annotations
@@ -13,38 +11,24 @@ from typing import Any
 from pydantic import ValidationError
 
 from jan.sdk.errors import ApiError, InvalidRequest
-from jan.sdk.inference import ChatMessage, GenerationRequest, merge_stops
+from jan.sdk.generation import SETTINGS_KEYS, resolve_settings
+from jan.sdk.inference import ChatMessage, GenerationRequest
 
 from .schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest
 
-# model.json ``parameters`` keys that map 1:1 onto GenerationRequest fields.
-SAMPLING_KEYS = (
-    "max_tokens", "temperature", "top_p", "top_k", "min_p", "frequency_penalty",
-    "presence_penalty", "repeat_penalty", "seed",
-)
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # OpenAI's documented default for /v1/completions
 
 
-def _model_defaults(parameters: Any) -> dict[str, Any]:
-    """The per-request defaults from ``model.json`` (a pydantic model or a plain dict)."""
-    if parameters is None:
-        return {}
-    if hasattr(parameters, "model_dump"):
-        parameters = parameters.model_dump(exclude_none=True)
-    return {k: v for k, v in dict(parameters).items() if v is not None}
-
-
-def _sampling(req: SamplingRequest, defaults: dict[str, Any], max_tokens: int | None,
+def _sampling(req: SamplingRequest, parameters: Any, max_tokens: int | None,
               default_max: int | None) -> dict[str, Any]:
-    fields: dict[str, Any] = {k: defaults[k] for k in SAMPLING_KEYS if k in defaults}
-    given = req.model_dump(include=set(SAMPLING_KEYS), exclude_none=True)
-    fields.update(given)
+    """model.json < request, by the sdk's one rule (``resolve_settings``)."""
+    asked = req.model_dump(include=set(SETTINGS_KEYS), exclude_none=True)
     if max_tokens is not None:
-        fields["max_tokens"] = max_tokens
-    elif "max_tokens" not in fields and default_max is not None:
+        asked["max_tokens"] = max_tokens
+    fields = resolve_settings(parameters, {**asked, "stop": req.stop})
+    if "max_tokens" not in fields and default_max is not None:
         fields["max_tokens"] = default_max
-    fields["stop"] = merge_stops(defaults.get("stop"), req.stop)
     return fields
 
 
@@ -112,9 +96,8 @@ def to_chat_messages(raw: list[dict[str, Any]]) -> list[ChatMessage]:
 
 def chat_generation(req: ChatCompletionRequest, parameters: Any, model_id: str
                     ) -> GenerationRequest:
-    defaults = _model_defaults(parameters)
     max_tokens = req.max_completion_tokens or req.max_tokens
-    fields = _sampling(req, defaults, max_tokens, None)
+    fields = _sampling(req, parameters, max_tokens, None)
     fields["messages"] = to_chat_messages(req.messages)
     fmt = req.response_format
     if fmt is not None and fmt.type == "json_object":
@@ -143,8 +126,7 @@ def completion_prompt(prompt: str | list[Any]) -> str:
 
 def completion_generation(req: CompletionRequest, parameters: Any, model_id: str
                           ) -> GenerationRequest:
-    defaults = _model_defaults(parameters)
-    fields = _sampling(req, defaults, req.max_tokens, COMPLETIONS_DEFAULT_MAX_TOKENS)
+    fields = _sampling(req, parameters, req.max_tokens, COMPLETIONS_DEFAULT_MAX_TOKENS)
     fields["prompt"] = completion_prompt(req.prompt)
     return _build(fields, model_id)
 

@@ -28,6 +28,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from jan.sdk.errors import ApiError
+from jan.sdk.generation import drain
 from jan.sdk.http import Request
 from jan.sdk.inference import Delta, Done, Usage
 
@@ -94,13 +95,10 @@ async def first_event(it: AsyncIterator[Event]) -> Event:
 
 async def collect(it: AsyncIterator[Event]) -> tuple[str, Done]:
     """Read a whole generation: its text and its ``Done``."""
-    parts: list[str] = []
-    async for ev in it:
-        if ev.type == "delta":
-            parts.append(ev.text)
-        else:
-            return "".join(parts), ev
-    raise ApiError("The engine ended the generation without a result")
+    out = await drain(it)
+    if out.done is None:
+        raise ApiError("The engine ended the generation without a result")
+    return out.text, out.done
 
 
 async def chain(first: Event, it: AsyncIterator[Event]) -> AsyncIterator[Event]:

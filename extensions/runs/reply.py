@@ -10,13 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from jan.sdk.errors import InvalidRequest
-from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec, merge_stops
+from jan.sdk.generation import assistant_settings, generation_request, thread_settings
+from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec
 from jan.sdk.models import Assistant, Thread, ThreadAssistant
 
 from .schemas import RunCreateRequest
-
-SAMPLING = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "frequency_penalty",
-            "presence_penalty", "repeat_penalty", "seed")
 
 
 def thread_entry(thread: Thread, assistant_id: str) -> ThreadAssistant | None:
@@ -49,42 +47,19 @@ def instructions_for(req: RunCreateRequest, assistant: Assistant, thread: Thread
     return base
 
 
-def _layer(values: Any) -> dict[str, Any]:
-    if values is None:
-        return {}
-    if hasattr(values, "model_dump"):
-        values = values.model_dump(exclude_none=True)
-    return {k: v for k, v in dict(values).items() if v is not None} if isinstance(
-        values, dict) else {}
-
-
-def assistant_parameters(assistant: Assistant) -> dict[str, Any]:
-    extra = dict(assistant.model_extra or {})
-    params = {k: extra[k] for k in SAMPLING if k in extra}
-    for m in assistant.models:  # the seed's "models": [{...model_0}] with its parameters
-        if isinstance(m, dict):
-            params.update(_layer(m.get("parameters")))
-            break
-    return params
-
-
 def generation(entry: Any, req: RunCreateRequest, assistant: Assistant, thread: Thread,
                messages: list[ChatMessage]) -> GenerationRequest:
-    t_entry = thread_entry(thread, assistant.id)
-    layers = [_layer(entry.parameters), assistant_parameters(assistant),
-              _layer(t_entry.model.parameters if t_entry else None),
-              _layer({"temperature": req.temperature, "top_p": req.top_p,
-                      "max_tokens": req.max_completion_tokens})]
-    fields: dict[str, Any] = {}
-    for layer in layers:
-        fields.update({k: v for k, v in layer.items() if k in SAMPLING})
-    stops = merge_stops(*(layer.get("stop") for layer in layers))
-    return GenerationRequest(messages=messages, stop=stops, **fields)
+    """model.json < assistant < thread < request, by the sdk's one rule."""
+    asked = {"temperature": req.temperature, "top_p": req.top_p,
+             "max_tokens": req.max_completion_tokens}
+    return generation_request(entry.parameters, assistant_settings(assistant),
+                              thread_settings(thread, assistant.id), asked, messages=messages)
 
 
 def load_spec(registry: Any, entry: Any, assistant: Assistant, thread: Thread) -> LoadSpec:
     t_entry = thread_entry(thread, assistant.id)
-    overrides = _layer(t_entry.model.settings) if t_entry else {}
+    overrides = {k: v for k, v in t_entry.model.settings.items() if v is not None} \
+        if t_entry else {}
     return registry.load_spec(entry, overrides or None)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from jan.sdk import Context
 from jan.sdk.errors import ApiError, InvalidRequest, Overloaded
 from jan.sdk.events import RUN_CREATED, RUN_UPDATED
-from jan.sdk.inference import Delta, Done
+from jan.sdk.generation import drain
 from jan.sdk.models import Assistant, Message, Thread, new_id
 from jan.sdk.openai_requests import message_from_request
 from jan.sdk.openai_shapes import message_to_api
@@ -238,24 +238,14 @@ class Runner:
         spec = reply.load_spec(registry, entry, assistant, thread)
         msg_id = new_id("msg")
         await self._announce(run, msg_id)
-        parts: list[str] = []
-        done: Done | None = None
-        stream = engine.generate(spec, gen)
-        try:
-            async for item in stream:
-                if isinstance(item, Delta):
-                    parts.append(item.text)
-                    await self._delta(run, msg_id, item.text)
-                elif isinstance(item, Done):
-                    done = item
-        finally:
-            await stream.aclose()
-        if done is not None:
-            u = done.usage
+        out = await drain(engine.generate(spec, gen),
+                          lambda text: self._delta(run, msg_id, text))
+        if out.done is not None:
+            u = out.usage
             run.usage = RunUsage(prompt_tokens=u.prompt_tokens,
                                  completion_tokens=u.completion_tokens,
                                  total_tokens=u.total_tokens)
-        await self._finish(run, msg_id, "".join(parts), {})
+        await self._finish(run, msg_id, out.text, {})
 
     async def _history(self, thread_id: str, limit: int) -> list[Message]:
         """The thread's last ``limit`` messages, oldest first (stores serve 100 per page)."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
-from jan.sdk.inference import ChatMessage, Delta, Done, GenerationRequest, merge_stops
-from jan.sdk.models import Assistant
+from jan.sdk.generation import assistant_settings, drain, generation_request, thread_settings
+from jan.sdk.inference import ChatMessage
+from jan.sdk.models import Assistant, Thread
 
 from .rpc import ChatParams, EmitParams, SubscribeParams, ThreadMessagesParams
 from .worker import Chunk, RelayError, Worker
@@ -73,6 +74,16 @@ class Relay:
         return [{"id": m.id, "role": m.role, "content": m.text, "created_at": m.created // 1000}
                 for m in reversed(page.data)]
 
+    async def _thread(self, worker: Worker) -> Thread | None:
+        """The thread of the run being handled, for its settings (None outside a run)."""
+        thread_id = worker.context.get("thread_id")
+        if not thread_id:
+            return None
+        try:
+            return await self._service("threads").get(thread_id)
+        except Exception:  # noqa: BLE001 - gone or no threads service: no thread layer
+            return None
+
     async def _preferred(self, worker: Worker, wanted: str | None) -> str:
         registry = self._service("models")
         model = wanted or worker.context.get("model")
@@ -101,31 +112,16 @@ class Relay:
         if not entry.downloaded:
             raise RelayError(f"model '{model_id}' is not downloaded")
         spec = registry.load_spec(entry)
-        defaults = entry.parameters.model_dump(exclude_none=True)
-        defaults.pop("stream", None)
+        assistant = await self.sup.assistant(worker.assistant_id)
         asked = params.model_dump(exclude_none=True, exclude={"model", "messages", "stream"})
-        fields = GenerationRequest.model_fields
-        merged = {k: v for k, v in {**defaults, **asked}.items() if k in fields}
-        merged["stop"] = merge_stops(defaults.get("stop"), params.stop)
-        request = GenerationRequest(
-            messages=[ChatMessage(role=m.role, content=m.content) for m in params.messages],
-            **merged)
-        parts: list[str] = []
-        done: Done | None = None
-        stream = engine.generate(spec, request)
-        try:
-            async for item in stream:
-                if isinstance(item, Delta):
-                    parts.append(item.text)
-                    if params.stream:
-                        await chunk(item.text)
-                elif isinstance(item, Done):
-                    done = item
-        finally:
-            await stream.aclose()
-        return {"text": "".join(parts), "model": model_id,
-                "finish_reason": done.finish_reason if done else "stop",
-                "usage": done.usage.model_dump() if done else None}
+        request = generation_request(
+            entry.parameters, assistant_settings(assistant),
+            thread_settings(await self._thread(worker), assistant.id), asked,
+            messages=[ChatMessage(role=m.role, content=m.content) for m in params.messages])
+        out = await drain(engine.generate(spec, request),
+                          chunk if params.stream else None)
+        return {"text": out.text, "model": model_id, "finish_reason": out.finish_reason,
+                "usage": out.usage.model_dump() if out.done else None}
 
     async def emit(self, worker: Worker, params: EmitParams) -> None:
         assistant = await self.sup.assistant(worker.assistant_id)
