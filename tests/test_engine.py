@@ -7,6 +7,7 @@ import json
 
 import pytest
 from engine_fixtures import STORY, chat, collect, engine_for, spec_for
+from waiting import eventually
 
 from jan.sdk.errors import InvalidRequest
 from jan.sdk.inference import Delta, Done
@@ -60,9 +61,8 @@ async def test_cancelled_stream_frees_its_slot_for_a_waiter(smollm_path) -> None
         long_gen = engine.generate(spec, chat(STORY, max_tokens=900))
         assert isinstance(await long_gen.__anext__(), Delta)
         waiter = asyncio.create_task(collect(engine, spec, chat("Say hi.", max_tokens=8)))
-        await asyncio.sleep(0.3)
+        await eventually(lambda: engine.loaded()[0].queued == 1, what="the waiter to queue")
         assert not waiter.done()
-        assert engine.loaded()[0].queued == 1
         await long_gen.aclose()  # the client went away
         text, done = await asyncio.wait_for(waiter, 30)
         assert done.usage.completion_tokens > 0 and text

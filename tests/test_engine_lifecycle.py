@@ -8,6 +8,7 @@ import signal
 
 import pytest
 from engine_fixtures import STORY, RecordingBus, chat, collect, engine_for, spec_for
+from waiting import eventually
 
 from jan.host.engine.slots import estimate_bytes
 from jan.sdk.errors import Overloaded, Unavailable
@@ -23,7 +24,7 @@ async def test_full_queue_is_overloaded_with_retry_after(smollm_path) -> None:
         running = engine.generate(spec, chat(STORY, max_tokens=900))
         assert isinstance(await running.__anext__(), Delta)
         waiting = asyncio.create_task(collect(engine, spec, chat("Hi", max_tokens=4)))
-        await asyncio.sleep(0.2)
+        await eventually(lambda: engine.loaded()[0].queued == 1, what="the first to queue")
         with pytest.raises(Overloaded) as err:
             await collect(engine, spec, chat("Hi", max_tokens=4))
         assert err.value.status == 503 and err.value.headers["Retry-After"] == "3"

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from conftest import asgi_client
 from pg_fixtures import with_dbname
+from waiting import wait_for
 
 # PostgreSQL fixtures (tests/pg_fixtures.py), made visible to this module's tests.
 own_pg_server = pg_fixtures.own_pg_server
@@ -72,15 +73,6 @@ def probe_events(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- two instances

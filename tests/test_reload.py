@@ -7,25 +7,16 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from conftest import asgi_client
 from host_fixtures import VERSIONED_ROUTE, write_extension
+from waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "message-counter"
 
-
-
-async def eventually(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.05)
 
 
 def jan_cli(*args: str, folder: Path) -> subprocess.CompletedProcess:
@@ -101,7 +92,7 @@ async def test_stream_in_flight_completes_across_reload(live, data_folder):
     write_extension(ext_dir, "live", body=STREAM_BODY.format(version=1))
     assert await eventually(lambda: version_is(c, 1))
     stream = asyncio.create_task(c.get("/x/stream"))
-    await asyncio.sleep(0.2)
+    await eventually(lambda: jan.host.records["live"].inflight > 0, what="the stream to start")
     (ext_dir / "live" / "main.py").write_text(textwrap.dedent(STREAM_BODY.format(version=2)))
 
     async def reloading():
@@ -218,7 +209,7 @@ async def test_provider_swap_through_settings_without_restart(live, data_folder)
                     manifest_extra='provides = ["greeter"]\nactivation_events = []\n'
                     .replace('activation_events = []\n', ''),
                     activation="[]")
-    await asyncio.sleep(0.5)
+    await eventually(lambda: "bonjour-provider" in jan.host.records, what="the new provider")
     assert await _word(c, "hello")
     (data_folder / "settings.json").write_text(
         json.dumps({"modules": {"greeter": "bonjour-provider"}}))

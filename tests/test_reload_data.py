@@ -10,15 +10,7 @@ import httpx
 import openai
 import pytest
 from sandbox_fixtures import write_assistant
-
-
-def wait_until(check, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
+from waiting import wait_for
 
 
 def model_ids(url: str) -> set[str]:
@@ -36,12 +28,12 @@ def test_gguf_dropped_in_appears_and_removed_folder_disappears(jan_server, data_
         time.sleep(1.0)
         assert model_ids(server.url) == before, "a half-copied GGUF must not be imported"
         shutil.copyfileobj(src, dst)
-    assert wait_until(lambda: len(model_ids(server.url) - before) == 1), server.log()
+    assert wait_for(lambda: len(model_ids(server.url) - before) == 1), server.log()
     (new_id,) = model_ids(server.url) - before
     folder = data_folder / "models" / new_id
     assert (folder / "model.json").is_file() and not partial.exists()
     shutil.rmtree(folder)
-    assert wait_until(lambda: new_id not in model_ids(server.url)), server.log()
+    assert wait_for(lambda: new_id not in model_ids(server.url)), server.log()
 
 
 CODE = """
@@ -71,4 +63,4 @@ def test_assistant_code_edit_is_used_by_the_next_run(jan_server, data_folder):
 
     assert run_reply() == "first"
     (folder / "index.py").write_text(textwrap.dedent(CODE.format(word="second")))
-    assert wait_until(lambda: run_reply() == "second", timeout=15)
+    assert wait_for(lambda: run_reply() == "second", timeout=15)
