@@ -95,6 +95,7 @@ class Jan:
         if not any(c.name == command for c in declared):
             # Not in the manifest: nothing says what it needs, so start everything as before.
             await self.host.start()
+            await self.host.activate_for_command(command)
             return await self.host.activate(ext_id)
         self.host.plan()
         for chosen in dict.fromkeys(self.settings.modules.values()):
