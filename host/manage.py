@@ -56,7 +56,7 @@ def _describe(args: argparse.Namespace) -> list[dict]:
                 try:
                     jan.host.instantiate(rec)  # import check only: reports broken code
                 except Exception as exc:  # noqa: BLE001
-                    rec.state, rec.reason = "failed", f"{type(exc).__name__}: {exc}"
+                    rec.fail(f"{type(exc).__name__}: {exc}")
         rows = jan.host.describe()
         rows += [{"id": "?", "version": "", "state": "invalid", "reason": e, "provides": []}
                  for e in jan.host.manifest_errors]

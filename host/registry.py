@@ -1,8 +1,9 @@
-"""The extension registry: discover, order, activate lazily, deactivate, and take back.
+"""The extension host's lifecycle: discover, activate lazily, deactivate, and take back.
 
-States: ``inactive`` (known, waiting for an activation event), ``active``, ``failed`` (with a
-reason), ``disabled`` (by settings). Failures are contained: a broken extension is reported
-and its dependents are disabled with a stated reason; everything else keeps serving.
+Planning (providers, dependencies, order) is in ``host/planning.py``; the states and their
+transitions are ``ExtState``/``Record`` in ``host/extstate.py``. Failures are contained: a
+broken extension is reported and its dependents fail with a stated reason; everything else
+keeps serving.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import fnmatch
-import graphlib
 import inspect
 import logging
 import sys
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,57 +22,22 @@ import pluggy
 
 from jan.sdk import hookspecs
 from jan.sdk.events import EXTENSION_ACTIVATED, EXTENSION_DEACTIVATED
-from jan.sdk.services import INFERENCE, SANDBOX
 from jan.sdk.storage import Folder
 
-from . import HOST_API_VERSION, loader
+from . import loader
 from .config import Settings
 from .context import ExtensionContext
 from .discovery import Candidate, discover
 from .events import EventBus
-from .hooks import (
-    RouteSpec,
-    collect_registered,
-    collect_routes,
-)
-from .manifest import satisfies
+from .extstate import ExtState, Record, describe_exception
+from .hooks import RouteSpec, collect_registered, collect_routes
+from .planning import HOST_PROVIDER, HOST_SERVICES, Planner
 from .services import ServiceRegistry
 
+__all__ = ["HOST_PROVIDER", "HOST_SERVICES", "ExtState", "ExtensionHost", "Record"]
 log = logging.getLogger("jan.host.registry")
 _activating: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "jan_activating", default=frozenset())
-HOST_PROVIDER = "host"
-HOST_SERVICES = frozenset({INFERENCE, SANDBOX})
-"""Provided by the host itself; planned as present even when not started (CLI, tests)."""
-
-
-@dataclass(eq=False)
-class Record:
-    candidate: Candidate
-    state: str = "inactive"
-    reason: str | None = None
-    instance: Any = None
-    package: str | None = None
-    context: ExtensionContext | None = None
-    exports: Any = None
-    routes: list[RouteSpec] = field(default_factory=list)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    inflight: int = 0
-
-    @property
-    def id(self) -> str:
-        return self.candidate.manifest.id
-
-    @property
-    def manifest(self):  # noqa: ANN201 - Manifest
-        return self.candidate.manifest
-
-    def describe(self) -> dict[str, Any]:
-        m = self.manifest
-        return {"id": m.id, "version": m.version, "state": self.state, "reason": self.reason,
-                "source": self.candidate.source, "provides": m.provides, "folder":
-                str(self.candidate.folder)}
 
 
 class ExtensionHost:
@@ -118,67 +81,18 @@ class ExtensionHost:
             self.records[cand.manifest.id] = Record(cand)
         self.plan()
 
+    def planner(self) -> Planner:
+        return Planner(self.records, self.settings, self.services)
+
     def provider_of(self, service: str) -> str | None:
-        if service in HOST_SERVICES or HOST_PROVIDER in self.services.providers(service):
-            return None
-        chosen = self.settings.modules.get(service)
-        if chosen:
-            return chosen
-        for rec in self.records.values():
-            if service in rec.manifest.provides and rec.state != "disabled":
-                return rec.id
-        return None
+        return self.planner().provider_of(service)
 
     def dependencies(self, rec: Record) -> list[str]:
-        deps = list(rec.manifest.dependencies)
-        for service in rec.manifest.requires:
-            provider = self.provider_of(service)
-            if provider and provider != rec.id and provider not in deps:
-                deps.append(provider)
-        return deps
-
-    def _fail(self, rec: Record, reason: str) -> None:
-        rec.state, rec.reason = "failed", reason
-        rec.ready.set()
-        log.error("extension %s failed: %s", rec.id, reason)
+        return self.planner().dependencies(rec)
 
     def plan(self) -> list[str]:
         """Check versions, dependencies and cycles; return ids in activation order."""
-        for rec in self.records.values():
-            if rec.state in ("failed", "disabled") and rec.instance is None:
-                rec.state, rec.reason = "inactive", None  # re-evaluated below
-            if rec.id in self.settings.disabled_extensions:
-                rec.state, rec.reason = "disabled", "disabled in settings.json"
-            elif not satisfies(HOST_API_VERSION, rec.manifest.engines.jan):
-                self._fail(rec, f"needs jan {rec.manifest.engines.jan}, host is {HOST_API_VERSION}")
-        graph = {rec.id: self.dependencies(rec) for rec in self.records.values()}
-        sorter = graphlib.TopologicalSorter(graph)
-        try:
-            order = list(sorter.static_order())
-        except graphlib.CycleError as exc:
-            cycle = exc.args[1]
-            for ext_id in set(cycle):
-                if ext_id in self.records:
-                    self._fail(self.records[ext_id], "dependency cycle: " + " -> ".join(cycle))
-            graph = {k: [d for d in v if d not in cycle]
-                     for k, v in graph.items() if k not in cycle}
-            order = list(graphlib.TopologicalSorter(graph).static_order())
-        for rec in self.records.values():
-            for service in rec.manifest.requires:
-                if rec.state == "inactive" and service not in HOST_SERVICES and \
-                        not self.services.providers(service) and self.provider_of(service) is None:
-                    self._fail(rec, f"requires service '{service}' which nothing provides")
-        for ext_id in order:
-            rec = self.records.get(ext_id)
-            if rec is None or rec.state != "inactive":
-                continue
-            for dep in rec.manifest.dependencies:  # providers of services are soft, below
-                dep_rec = self.records.get(dep)
-                if dep_rec is None:
-                    self._fail(rec, f"dependency '{dep}' is not installed")
-                elif dep_rec.state in ("failed", "disabled"):
-                    self._fail(rec, f"dependency '{dep}' is {dep_rec.state}: {dep_rec.reason}")
-        return [i for i in order if i in self.records]
+        return self.planner().plan()
 
     # ------------------------------------------------------------------ activation
     def wants_startup(self, rec: Record) -> bool:
@@ -189,7 +103,7 @@ class ExtensionHost:
     async def start(self) -> None:
         for ext_id in self.plan():
             rec = self.records[ext_id]
-            if rec.state == "inactive" and self.wants_startup(rec):
+            if rec.state == ExtState.INACTIVE and self.wants_startup(rec):
                 await self.activate(ext_id)
 
     def _extension_settings(self, rec: Record) -> dict[str, Any]:
@@ -203,12 +117,12 @@ class ExtensionHost:
         )
 
     def collect(self, hook: str) -> list[Any]:
-        active = [r.id for r in self.records.values() if r.state == "active"]
+        active = [r.id for r in self.records.values() if r.state == ExtState.ACTIVE]
         return collect_registered(self.pm, hook, active)
 
     def exports_of(self, ext_id: str) -> Any:
         rec = self.records.get(ext_id)
-        if rec is None or rec.state != "active":
+        if rec is None or rec.state != ExtState.ACTIVE:
             raise LookupError(f"extension '{ext_id}' is not active")
         return rec.exports
 
@@ -221,11 +135,11 @@ class ExtensionHost:
 
     async def activate(self, ext_id: str) -> bool:
         rec = self.records.get(ext_id)
-        if rec is None or rec.state in ("failed", "disabled"):
+        if rec is None or not rec.usable:
             return False
-        if rec.state == "reloading":
+        if rec.state == ExtState.RELOADING:
             await rec.ready.wait()
-        if rec.state == "active":
+        if rec.state == ExtState.ACTIVE:
             return True
         chain = _activating.get()
         if ext_id in chain:
@@ -245,18 +159,18 @@ class ExtensionHost:
             dep_rec = self.records.get(dep)
             why = dep_rec.reason if dep_rec else "not installed"
             if dep in rec.manifest.dependencies:
-                self._fail(rec, f"dependency '{dep}' failed: {why}")
+                rec.fail(f"dependency '{dep}' failed: {why}")
                 return False
             # A failed service provider does not take its consumers down: they stay up and
             # answer 503 (Unavailable) for that service until the provider is fixed.
             log.warning("%s starts without its provider '%s': %s", rec.id, dep, why)
         async with rec.lock:
-            if rec.state == "active":
+            if rec.state == ExtState.ACTIVE:
                 return True
             try:
                 instance, package = self.instantiate(rec)
             except BaseException as exc:  # noqa: BLE001 - any import failure is reported
-                self._fail(rec, _describe(exc))
+                rec.fail(describe_exception(exc))
                 return False
             return await self.start_instance(rec, instance, package)
 
@@ -274,11 +188,9 @@ class ExtensionHost:
             if self.pm.has_plugin(rec.id):
                 self.pm.unregister(name=rec.id)
             loader.purge(package)
-            self._fail(rec, _describe(exc))
+            rec.fail(describe_exception(exc))
             return False
-        rec.instance, rec.package, rec.context, rec.exports = instance, package, ctx, exports
-        rec.state, rec.reason = "active", None
-        rec.ready.set()
+        rec.activated(instance, package, ctx, exports)
         log.info("activated %s %s", rec.id, rec.manifest.version)
         self._routes_changed()
         await self.bus.emit(EXTENSION_ACTIVATED, {"id": rec.id})
@@ -286,19 +198,19 @@ class ExtensionHost:
 
     def dependents(self, ext_id: str) -> list[str]:
         return [r.id for r in self.records.values()
-                if r.state == "active" and ext_id in self.dependencies(r)]
+                if r.state == ExtState.ACTIVE and ext_id in self.dependencies(r)]
 
     async def deactivate(self, ext_id: str, *, reason: str | None = None) -> list[str]:
         """Deactivate ``ext_id`` and (first) everything active that depends on it."""
         rec = self.records.get(ext_id)
-        if rec is None or rec.state != "active":
+        if rec is None or rec.state != ExtState.ACTIVE:
             return []
         stopped: list[str] = []
         for dep in self.dependents(ext_id):
             stopped += await self.deactivate(dep, reason=f"dependency '{ext_id}' deactivated")
         async with rec.lock:
             await self.stop_instance(rec)
-            rec.state, rec.reason = "inactive", reason
+            rec.reset(reason)
         return stopped + [ext_id]
 
     async def stop_instance(self, rec: Record) -> None:
@@ -335,7 +247,7 @@ class ExtensionHost:
     async def activate_for_path(self, path: str) -> bool:
         activated = False
         for rec in list(self.records.values()):
-            if rec.state != "inactive":
+            if rec.state != ExtState.INACTIVE:
                 continue
             globs = [e.partition(":")[2] for e in rec.manifest.activation_events
                      if e.startswith("onRoute:")]
@@ -349,12 +261,13 @@ class ExtensionHost:
         for rec in list(self.records.values()):
             patterns = [e.partition(":")[2] for e in rec.manifest.activation_events
                         if e.startswith("onCommand:")]
-            if rec.state == "inactive" and any(fnmatch.fnmatchcase(dotted, p) for p in patterns):
+            wanted = any(fnmatch.fnmatchcase(dotted, p) for p in patterns)
+            if rec.state == ExtState.INACTIVE and wanted:
                 await self.activate(rec.id)
 
     async def _activate_for_event(self, topic: str) -> None:
         for rec in list(self.records.values()):
-            if rec.state != "inactive":
+            if rec.state != ExtState.INACTIVE:
                 continue
             patterns = [e.partition(":")[2] for e in rec.manifest.activation_events
                         if e.startswith("onEvent:")]
@@ -363,7 +276,8 @@ class ExtensionHost:
 
     # ------------------------------------------------------------------ views
     def routes(self) -> list[RouteSpec]:
-        return [r for rec in self.records.values() if rec.state == "active" for r in rec.routes]
+        return [r for rec in self.records.values()
+                if rec.state == ExtState.ACTIVE for r in rec.routes]
 
     def _routes_changed(self) -> None:
         for fn in self.on_routes_changed:
@@ -371,10 +285,3 @@ class ExtensionHost:
 
     def describe(self) -> list[dict[str, Any]]:
         return [rec.describe() for rec in sorted(self.records.values(), key=lambda r: r.id)]
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line reason with the innermost frame, for logs, /health and the CLI."""
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-    return f"{type(exc).__name__}: {exc}{where}"

@@ -19,7 +19,7 @@ import watchfiles
 from jan.sdk.events import DATA_CHANGED
 
 from .config import load_settings
-from .registry import Record, _describe
+from .extstate import Record, describe_exception
 
 if TYPE_CHECKING:
     from .runtime import Jan
@@ -151,7 +151,8 @@ class Reloader:
         """Swap ``ext_id`` to the code now on disk; keep the old one serving if it fails."""
         rec = self.host.records[ext_id]
         if rec.state != "active":
-            rec.candidate, rec.state, rec.reason = candidate, "inactive", None
+            rec.candidate = candidate
+            rec.reset()
             return False
         old_candidate = rec.candidate
         rec.candidate = candidate
@@ -159,11 +160,11 @@ class Reloader:
             instance, package = self.host.instantiate(rec)
         except BaseException as exc:  # noqa: BLE001 - a broken edit must not stop serving
             rec.candidate = old_candidate
-            rec.reason = f"reload failed, still serving the previous version: {_describe(exc)}"
+            rec.reason = ("reload failed, still serving the previous version: "
+                          f"{describe_exception(exc)}")
             log.error("extension %s: %s", ext_id, rec.reason)
             return False
-        rec.state = "reloading"
-        rec.ready.clear()
+        rec.begin_reload()
         dependents: list[str] = []
         try:
             await self._drain(rec)
@@ -184,9 +185,7 @@ class Reloader:
             log.info("reloaded %s (%s)", ext_id, "ok" if ok else "kept previous")
             return ok
         finally:
-            if rec.state == "reloading":
-                rec.state = "failed"
-            rec.ready.set()
+            rec.end_reload()
             for dep in dependents:
                 await self.host.activate(dep)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import pg_fixtures
 import psycopg
 import pytest
 from conftest import asgi_client
+from waiting import eventually
 
 pg_dsn = pg_fixtures.pg_dsn
 pg_server = pg_fixtures.pg_server
@@ -28,10 +27,12 @@ async def test_live_swap_of_threads_and_messages_to_postgresql(make_host, data_f
                 "modules": {"threads": "threads-postgresql", "messages": "messages-postgresql"},
                 "extensions": {"threads-postgresql": {"dsn": pg_dsn}},
             }))
-            deadline = time.monotonic() + 15
-            while (await c.get(f"/v1/threads/{on_files}")).status_code != 404:
-                assert time.monotonic() < deadline, "the server never moved to PostgreSQL"
-                await asyncio.sleep(0.1)
+
+            async def moved() -> bool:  # both providers swapped, not just the first one
+                return (await c.get(f"/v1/threads/{on_files}")).status_code == 404 and \
+                    jan.host.records["messages-postgresql"].state == "active"
+
+            await eventually(moved, timeout=30, what="the move to PostgreSQL")
 
             thread = (await c.post("/v1/threads", json={})).json()["id"]
             r = await c.post(f"/v1/threads/{thread}/messages",
