@@ -11,9 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 
 from .storage import Folder
+
+if TYPE_CHECKING:  # the interfaces, for typed ``ctx.services.get("threads")`` and friends
+    from .sandbox import SandboxService
+    from .services import (
+        AssistantStore,
+        InferenceEngine,
+        MessageStore,
+        ModelRegistry,
+        ThreadStore,
+    )
 
 T = TypeVar("T")
 Handler = Callable[[str, Any], Any | Awaitable[Any]]
@@ -48,6 +58,26 @@ class EventBus(Protocol):
 @runtime_checkable
 class Services(Protocol):
     def provide(self, name: str, impl: Any) -> Disposable: ...
+    # Each core service name gives its interface type (names: jan.sdk.services.THREADS...).
+    @overload
+    def get(self, name: Literal["threads"], *, provider: str | None = None) -> ThreadStore: ...
+    @overload
+    def get(self, name: Literal["messages"], *, provider: str | None = None
+            ) -> MessageStore: ...
+    @overload
+    def get(self, name: Literal["assistants"], *, provider: str | None = None
+            ) -> AssistantStore: ...
+    @overload
+    def get(self, name: Literal["models"], *, provider: str | None = None
+            ) -> ModelRegistry: ...
+    @overload
+    def get(self, name: Literal["inference"], *, provider: str | None = None
+            ) -> InferenceEngine: ...
+    @overload
+    def get(self, name: Literal["sandbox"], *, provider: str | None = None
+            ) -> SandboxService: ...
+    @overload
+    def get(self, name: str, *, provider: str | None = None) -> Any: ...
     def get(self, name: str, *, provider: str | None = None) -> Any:
         """The chosen (or the named) provider's implementation; ``Unavailable`` if none."""
     def providers(self, name: str) -> list[str]: ...

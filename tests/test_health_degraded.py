@@ -50,3 +50,18 @@ async def test_the_bundled_set_is_healthy(make_host):
         body = (await http.get("/health")).json()
     assert body["status"] == "ok" and body["problems"] == []
     assert {e["id"] for e in body["extensions"]} >= {"models", "chat", "threads", "runs"}
+
+
+async def test_a_bad_extension_setting_names_the_setting(make_host):
+    settings = {"extensions": {"runs": {"history_limit": "lots"}}}
+    async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+        body = (await http.get("/health")).json()
+    runs = next(e for e in body["extensions"] if e["id"] == "runs")
+    assert runs["state"] == "failed" and "'history_limit'" in runs["reason"]
+    assert body["status"] == "degraded"
+
+
+async def test_extension_settings_default_from_the_manifest(make_host):
+    async with make_host() as jan:
+        runner = jan.host.records["runs"].instance.runner
+    assert (runner.settings.history_limit, runner.settings.run_timeout) == (100, 600)

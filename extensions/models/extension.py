@@ -59,7 +59,7 @@ class ModelsExtension(Extension):
             await self.registry.request_rescan()
 
     def _ensure_default_model_locked(self) -> bool:
-        with self.registry._thread_lock:  # never interleave with a scan's imports
+        with self.registry.scan_lock:  # never interleave with a scan's imports
             return self._ensure_default_model()
 
     def _ensure_default_model(self) -> bool:

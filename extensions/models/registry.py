@@ -77,7 +77,7 @@ class ModelsRegistry:
         self._entries: dict[str, ModelEntry] = {}
         self._folders: dict[str, str] = {}
         self._parsed: dict[str, tuple[tuple[int, int], ModelEntry | None]] = {}
-        self._thread_lock = threading.Lock()
+        self.scan_lock = threading.Lock()
         self._lock = asyncio.Lock()
         self._queued = False
         self._retry: Any = None
@@ -86,7 +86,7 @@ class ModelsRegistry:
     # ------------------------------------------------------------------ scanning (sync)
     def scan_sync(self) -> ScanResult:
         """Import drop-ins, re-read every folder, and swap in the new view. Thread-safe."""
-        with self._thread_lock:
+        with self.scan_lock:
             result = ScanResult()
             if self.settings.get("auto_import", True):
                 self._import_dropins(result)
@@ -269,7 +269,7 @@ class ModelsRegistry:
         await self._emit(MODEL_REMOVED, {"id": entry.id})
 
     def _remove(self, model_id: str, folder: str) -> None:
-        with self._thread_lock:
+        with self.scan_lock:
             self.data.remove_tree("models", folder)
             self._entries.pop(model_id, None)
             self._folders.pop(model_id, None)
@@ -302,7 +302,7 @@ class ModelsRegistry:
                           model_id: str | None = None) -> ModelEntry:
         """``jan models import``: copy (or link) a GGUF file in; returns the new entry."""
         def run() -> str:
-            with self._thread_lock:
+            with self.scan_lock:
                 return import_file(self.dir, Path(src), link=link, model_id=model_id,
                                    taken=set(self._entries))
 

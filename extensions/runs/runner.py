@@ -21,9 +21,11 @@ from jan.sdk.models import Assistant, Message, Thread, new_id
 from jan.sdk.openai_requests import message_from_request
 from jan.sdk.openai_shapes import message_to_api
 from jan.sdk.sandbox import SandboxError
+from jan.sdk.settings import read_settings
 
 from . import reply
 from .schemas import LastError, Run, RunCreateRequest, RunUsage
+from .settings import RunsSettings
 from .store import RunStore
 
 END = object()
@@ -39,6 +41,7 @@ class RunFailed(Exception):
 class Runner:
     def __init__(self, ctx: Context, store: RunStore) -> None:
         self.ctx, self.store = ctx, store
+        self.settings = read_settings(ctx, RunsSettings)
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.runs: dict[str, Run] = {}  # active runs (their task is in ``tasks``)
         self.queues: dict[str, Queue] = {}
@@ -177,7 +180,7 @@ class Runner:
             await self.ctx.events.emit(RUN_UPDATED, {"run": run.to_api(),
                                                      "event": "thread.run.queued"})
             await self._set(run, "in_progress", started_at=now())
-            async with asyncio.timeout(float(self.ctx.settings.get("run_timeout", 600))):
+            async with asyncio.timeout(self.settings.run_timeout):
                 if code:
                     await self._code(run, assistant)
                 else:
@@ -232,7 +235,7 @@ class Runner:
         entry = await registry.get(run.model)
         if not entry.downloaded:
             raise RunFailed(f"Model '{run.model}' is not downloaded", "invalid_prompt")
-        limit = int(self.ctx.settings.get("history_limit", 100))
+        limit = self.settings.history_limit
         messages = reply.history(await self._history(run.thread_id, limit), run.instructions)
         gen = reply.generation(entry, req, assistant, thread, messages)
         spec = reply.load_spec(registry, entry, assistant, thread)
