@@ -13,6 +13,7 @@ from jan.sdk.errors import InvalidRequest
 from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec, merge_stops
 from jan.sdk.models import Assistant, Thread, ThreadAssistant
 
+from . import tools
 from .schemas import RunCreateRequest
 
 SAMPLING = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "frequency_penalty",
@@ -91,6 +92,10 @@ def load_spec(registry: Any, entry: Any, assistant: Assistant, thread: Thread) -
 def history(messages: list[Any], instructions: str) -> list[ChatMessage]:
     out = [ChatMessage(role="system", content=instructions)] if instructions else []
     for m in messages:
+        with_calls = tools.turns(m) if m.role == "assistant" else []
+        if with_calls:
+            out.extend(with_calls)
+            continue
         role = m.role if m.role in ("user", "assistant", "system") else "user"
         out.append(ChatMessage(role=role, content=m.text))
     return out
