@@ -90,3 +90,41 @@ async def test_submit_tool_outputs_streamed_and_checked(api):
     assert "thread.message.completed" in events
     again = await http.post(base, json={"tool_outputs": []})
     assert again.status_code == 400
+
+
+TOOL_CODER = """
+import json
+from jan.sdk.assistant import events, models, thread
+
+WEATHER = __WEATHER__
+
+@events.on("assistant:toolcoder")
+def reply(event):
+    history = thread.messages()
+    first = models[0].chat(history, tools=[WEATHER], tool_choice="required",
+                           parallel_tool_calls=False, max_tokens=60)
+    call = first.tool_calls[0]
+    city = json.loads(call["function"]["arguments"])["city"]
+    answer = models[0].chat(history + [first.message(), {"role": "tool",
+                            "tool_call_id": call["id"], "content": "9 C"}], max_tokens=8)
+    return {"content": answer, "metadata": {"tool": call["function"]["name"], "city": city,
+            "id": call["id"], "reason": first.finish_reason}}
+""".replace("__WEATHER__", json.dumps(WEATHER))
+
+
+async def test_code_assistant_chat_with_tools_returns_calls(make_host, data_folder, smollm_path):
+    write_model(data_folder, smollm_path, max_tokens=40)
+    write_assistant(data_folder, "toolcoder", TOOL_CODER, model="smollm2")
+    async with make_host(settings={"sandbox": {"timeout": 120, "autostart": False}}) as jan, \
+            asgi_client(jan) as http:
+        client = client_for(http)
+        thread = await client.beta.threads.create(
+            messages=[{"role": "user", "content": "Weather in Oslo?"}])
+        run = await client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id="toolcoder", poll_interval_ms=50)
+        assert run.status == "completed", run.last_error
+        msgs = await client.beta.threads.messages.list(thread_id=thread.id, order="desc")
+        meta = msgs.data[0].metadata
+        assert meta["tool"] == "get_weather" and meta["id"].startswith("call_")
+        assert meta["city"] and meta["reason"] == "tool_calls"
+        assert msgs.data[0].content[0].text.value.strip()

@@ -15,7 +15,15 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
-from jan.sdk.inference import ChatMessage, Delta, Done, GenerationRequest, merge_stops
+from jan.sdk.inference import (
+    ChatMessage,
+    Delta,
+    Done,
+    GenerationRequest,
+    ToolCallDelta,
+    dangling_tool_message,
+    merge_stops,
+)
 from jan.sdk.models import Assistant
 
 from .rpc import ChatParams, EmitParams, SubscribeParams, ThreadMessagesParams
@@ -107,10 +115,12 @@ class Relay:
         fields = GenerationRequest.model_fields
         merged = {k: v for k, v in {**defaults, **asked}.items() if k in fields}
         merged["stop"] = merge_stops(defaults.get("stop"), params.stop)
-        request = GenerationRequest(
-            messages=[ChatMessage(role=m.role, content=m.content) for m in params.messages],
-            **merged)
+        messages = [ChatMessage(**m.model_dump()) for m in params.messages]
+        if (bad := dangling_tool_message(messages)) is not None:
+            raise RelayError(f"messages[{bad}] answers no tool call of an earlier message")
+        request = GenerationRequest(messages=messages, **merged)
         parts: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
         done: Done | None = None
         stream = engine.generate(spec, request)
         try:
@@ -119,11 +129,17 @@ class Relay:
                     parts.append(item.text)
                     if params.stream:
                         await chunk(item.text)
+                elif isinstance(item, ToolCallDelta):
+                    call = calls.setdefault(item.index, {"id": item.id, "type": "function",
+                                                         "function": {"name": item.name,
+                                                                      "arguments": ""}})
+                    call["function"]["arguments"] += item.arguments
                 elif isinstance(item, Done):
                     done = item
         finally:
             await stream.aclose()
         return {"text": "".join(parts), "model": model_id,
+                "tool_calls": [calls[i] for i in sorted(calls)],
                 "finish_reason": done.finish_reason if done else "stop",
                 "usage": done.usage.model_dump() if done else None}
 
