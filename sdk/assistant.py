@@ -96,7 +96,21 @@ class _Events:
         _host().request("events.emit", {"topic": topic, "data": data})
 
 
-def _as_messages(messages: Any) -> list[dict[str, str]]:
+class Reply(str):
+    """A chat reply: the text, plus ``tool_calls`` when the model called tools (each
+    ``{"id", "type": "function", "function": {"name", "arguments"}}``, arguments as JSON
+    text). Answer a call with ``{"role": "tool", "tool_call_id": id, "content": ...}``."""
+
+    tool_calls: list[dict[str, Any]]
+    finish_reason: str
+
+    def message(self) -> dict[str, Any]:
+        """This reply as an assistant message, to send back with the tool results."""
+        return {"role": "assistant", "content": str(self) or None,
+                "tool_calls": self.tool_calls or None}
+
+
+def _as_messages(messages: Any) -> list[dict[str, Any]]:
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
     out = []
@@ -104,16 +118,37 @@ def _as_messages(messages: Any) -> list[dict[str, str]]:
         if isinstance(m, str):
             out.append({"role": "user", "content": m})
         elif isinstance(m, dict):
-            out.append({"role": str(m.get("role", "user")), "content": str(m.get("content", ""))})
+            msg = {"role": str(m.get("role", "user")), "content": m.get("content")}
+            if msg["content"] is not None:
+                msg["content"] = str(msg["content"])
+            elif msg["role"] != "assistant":
+                msg["content"] = ""
+            for key in ("tool_calls", "tool_call_id"):
+                if m.get(key):
+                    msg[key] = _calls(m[key]) if key == "tool_calls" else m[key]
+            out.append(msg)
         else:
             out.append({"role": str(m.role), "content": str(m.content)})
+    return out
+
+
+def _calls(calls: list[Any]) -> list[dict[str, Any]]:
+    """OpenAI's call shape (``function.name``) or the contract's flat one (``name``)."""
+    out = []
+    for c in calls:
+        fn = c.get("function", c)
+        out.append({"id": c["id"], "name": fn["name"], "arguments": fn.get("arguments", "")})
     return out
 
 
 def _chat(model: str | None, messages: Any, stream: bool, params: dict[str, Any]) -> Any:
     payload = {"model": model, "messages": _as_messages(messages), "stream": stream, **params}
     if not stream:
-        return _host().request("models.chat", payload)["text"]
+        result = _host().request("models.chat", payload)
+        reply = Reply(result["text"])
+        reply.tool_calls = result.get("tool_calls") or []
+        reply.finish_reason = result.get("finish_reason") or "stop"
+        return reply
     return (chunk for chunk in _host().stream("models.chat", payload))
 
 
@@ -124,7 +159,8 @@ class Model:
         self.id, self.name = model_id, name or model_id
 
     def chat(self, messages: Any, *, stream: bool = False, **params: Any) -> Any:
-        """The reply text; with ``stream=True`` an iterator of text pieces."""
+        """The reply text (a ``Reply``: with ``tools=[...]`` its ``tool_calls`` are the calls
+        the model made); with ``stream=True`` an iterator of text pieces."""
         return _chat(self.id, messages, stream, params)
 
     def stream(self, messages: Any, **params: Any) -> Iterator[str]:

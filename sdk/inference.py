@@ -95,6 +95,20 @@ class ChatMessage(BaseModel):
     name: str | None = None
 
 
+def dangling_tool_message(messages: list[ChatMessage]) -> int | None:
+    """Index of the first ``tool`` message that answers no call of an earlier assistant
+    message (every caller must refuse such a conversation), or ``None``."""
+    open_ids: set[str] = set()
+    for i, m in enumerate(messages):
+        if m.role == "assistant" and m.tool_calls:
+            open_ids.update(c.id for c in m.tool_calls)
+        elif m.role == "tool":
+            if m.tool_call_id not in open_ids:
+                return i
+            open_ids.discard(m.tool_call_id)
+    return None
+
+
 class GenerationRequest(BaseModel):
     """One generation: a chat (``messages``) or a raw completion (``prompt``)."""
 

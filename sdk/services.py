@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from .inference import Delta, Done, ToolCallDelta, Embeddings, GenerationRequest, LoadedModel, LoadSpec
+from .inference import (
+    Delta,
+    Done,
+    Embeddings,
+    GenerationRequest,
+    LoadedModel,
+    LoadSpec,
+    ToolCallDelta,
+)
 from .models import Assistant, Message, ModelFile, Page, Thread
 
 Order = Literal["asc", "desc"]
@@ -111,7 +119,8 @@ class ModelRegistry(Protocol):
 
 @runtime_checkable
 class InferenceEngine(Protocol):
-    def generate(self, spec: LoadSpec, request: GenerationRequest) -> AsyncIterator[Delta | ToolCallDelta | Done]:
+    def generate(self, spec: LoadSpec, request: GenerationRequest
+                 ) -> AsyncIterator[Delta | ToolCallDelta | Done]:
         """Stream a generation; closing the iterator cancels it."""
     async def embed(self, spec: LoadSpec, inputs: list[str]) -> Embeddings: ...
     async def load(self, spec: LoadSpec) -> LoadedModel: ...

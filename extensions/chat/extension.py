@@ -14,7 +14,7 @@ from typing import Any
 from jan.sdk import Extension, hookimpl
 from jan.sdk.errors import NotFound
 from jan.sdk.http import Request, Response, json_response, read_body, sse_response
-from jan.sdk.inference import Done, GenerationRequest, LoadSpec
+from jan.sdk.inference import GenerationRequest, LoadSpec
 
 from . import cli
 from .params import chat_generation, completion_generation, completion_prompt, embedding_inputs
@@ -22,6 +22,7 @@ from .schemas import parse_chat, parse_completion, parse_embedding
 from .streaming import (
     ClientGone,
     ClosingStream,
+    Collected,
     Event,
     Head,
     aclose_quietly,
@@ -36,7 +37,7 @@ from .streaming import (
 )
 
 Chunks = Callable[[Head, AsyncIterator[Event], bool], AsyncIterator[Any]]
-Body = Callable[[Head, str, Done], dict[str, Any]]
+Body = Callable[[Head, Collected], dict[str, Any]]
 CLIENT_CLOSED = 499  # nginx's "client closed request": nobody reads it, the logs do
 
 
@@ -77,9 +78,17 @@ class ChatExtension(Extension):
         gen = chat_generation(req, entry.parameters, entry.id)
         head = Head(model=entry.id, object="chat.completion.chunk" if req.stream
                     else "chat.completion", prefix="chatcmpl")
+        extra = req.model_extra or {}
+        legacy = bool(extra.get("functions")) and not extra.get("tools")
+
+        def body(head: Head, out: Collected) -> dict[str, Any]:
+            return chat_body(head, out, legacy=legacy)
+
+        def chunks(head: Head, events: AsyncIterator[Event], usage: bool) -> AsyncIterator[Any]:
+            return chat_chunks(head, events, usage, legacy=legacy)
+
         return await self._generate(request, spec, gen, head, stream=bool(req.stream),
-                                    include_usage=req.include_usage,
-                                    body=chat_body, chunks=chat_chunks)
+                                    include_usage=req.include_usage, body=body, chunks=chunks)
 
     async def completions(self, request: Request) -> Response:
         req = parse_completion(await read_body(request))
@@ -88,8 +97,8 @@ class ChatExtension(Extension):
         echo = completion_prompt(req.prompt) if req.echo else ""
         head = Head(model=entry.id, object="text_completion", prefix="cmpl")
 
-        def body(head: Head, text: str, done: Done) -> dict[str, Any]:
-            return completion_body(head, echo + text, done)
+        def body(head: Head, out: Collected) -> dict[str, Any]:
+            return completion_body(head, echo + out.text, out.done)
 
         def chunks(head: Head, events: AsyncIterator[Event], usage: bool) -> AsyncIterator[Any]:
             return completion_chunks(head, events, usage, echo=echo)
@@ -122,9 +131,9 @@ class ChatExtension(Extension):
         it = engine.generate(spec, gen)
         try:
             if not stream:
-                text, done = await unless_disconnected(request, collect(it))
+                out = await unless_disconnected(request, collect(it))
                 await aclose_quietly(it)
-                return json_response(body(head, text, done))
+                return json_response(body(head, out))
             # Admission errors (full queue, prompt too long) must be HTTP errors: wait for the
             # first event before the 200 and its headers go out.
             first = await unless_disconnected(request, first_event(it))

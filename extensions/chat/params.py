@@ -15,6 +15,7 @@ from jan.sdk.generation import SETTINGS_KEYS, resolve_settings
 from jan.sdk.inference import ChatMessage, GenerationRequest
 
 from .schemas import ChatCompletionRequest, CompletionRequest, SamplingRequest
+from .tools import assistant_calls, link_tool_turns, parse_tools, tool_turn
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # OpenAI's documented default for /v1/completions
@@ -49,7 +50,7 @@ def _text_of(content: Any, i: int, role: str) -> str:
     """A message's content as one string: a string, or a list of text parts."""
     if isinstance(content, str):
         return content
-    if content is None and role == "assistant":
+    if content is None and role in ("assistant", "tool", "function"):
         return ""
     if not isinstance(content, list):
         raise InvalidRequest(f"Invalid 'messages[{i}].content': expected a string or a list of "
@@ -74,23 +75,25 @@ def _text_of(content: Any, i: int, role: str) -> str:
 def to_chat_messages(raw: list[dict[str, Any]]) -> list[ChatMessage]:
     out = []
     for i, msg in enumerate(raw):
+        if not isinstance(msg, dict):
+            raise InvalidRequest(f"Invalid 'messages[{i}]': expected an object",
+                                 param=f"messages[{i}]")
         role = msg.get("role")
-        if role in ("tool", "function"):
-            raise InvalidRequest(
-                f"Invalid 'messages[{i}].role': '{role}' messages are not supported "
-                "(this server does not do tool calling)", param=f"messages[{i}].role")
-        if role not in _ROLES:
+        if role not in _ROLES and role not in ("tool", "function"):
             raise InvalidRequest(
                 f"Invalid 'messages[{i}].role': expected one of system, developer, user, "
-                f"assistant; got {role!r}", param=f"messages[{i}].role")
-        if msg.get("tool_calls") or msg.get("function_call"):
-            raise InvalidRequest(
-                f"Invalid 'messages[{i}].tool_calls': tool calls are not supported",
-                param=f"messages[{i}].tool_calls")
+                f"assistant, tool; got {role!r}", param=f"messages[{i}].role")
         if "content" not in msg and role != "assistant":
             raise InvalidRequest(f"Missing required parameter: 'messages[{i}].content'",
                                  param=f"messages[{i}].content")
-        out.append(ChatMessage(role=_ROLES[role], content=_text_of(msg.get("content"), i, role)))
+        text = _text_of(msg.get("content"), i, role)
+        if role in ("tool", "function"):
+            out.append(tool_turn(msg, i, text))
+            continue
+        calls = assistant_calls(msg, i) if role == "assistant" else None
+        content = None if calls and msg.get("content") is None else text
+        out.append(ChatMessage(role=_ROLES[role], content=content, tool_calls=calls))
+    link_tool_turns(out, raw)
     return out
 
 
@@ -99,6 +102,8 @@ def chat_generation(req: ChatCompletionRequest, parameters: Any, model_id: str
     max_tokens = req.max_completion_tokens or req.max_tokens
     fields = _sampling(req, parameters, max_tokens, None)
     fields["messages"] = to_chat_messages(req.messages)
+    tools, choice, parallel, _legacy = parse_tools(req.model_dump())
+    fields.update(tools=tools, tool_choice=choice, parallel_tool_calls=parallel)
     fmt = req.response_format
     if fmt is not None and fmt.type == "json_object":
         fields["json_object"] = True

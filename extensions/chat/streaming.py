@@ -30,11 +30,13 @@ from starlette.types import Receive, Scope, Send
 from jan.sdk.errors import ApiError
 from jan.sdk.generation import drain
 from jan.sdk.http import Request
-from jan.sdk.inference import Delta, Done, Usage
+from jan.sdk.inference import Delta, Done, ToolCall, ToolCallDelta, Usage
+
+from .tool_output import first_chunk_delta, tool_delta_json
 
 log = logging.getLogger("jan.chat")
 T = TypeVar("T")
-Event = Delta | Done
+Event = Delta | ToolCallDelta | Done
 
 
 class ClientGone(Exception):
@@ -93,12 +95,21 @@ async def first_event(it: AsyncIterator[Event]) -> Event:
         raise ApiError("The engine ended the generation without a result") from None
 
 
-async def collect(it: AsyncIterator[Event]) -> tuple[str, Done]:
-    """Read a whole generation: its text and its ``Done``."""
+@dataclass
+class Collected:
+    """A whole generation: its text, its tool calls and its ``Done``."""
+
+    text: str
+    done: Done
+    calls: list[ToolCall] = field(default_factory=list)
+
+
+async def collect(it: AsyncIterator[Event]) -> Collected:
+    """Read a whole generation (one drain rule for everyone: ``jan.sdk.generation.drain``)."""
     out = await drain(it)
     if out.done is None:
         raise ApiError("The engine ended the generation without a result")
-    return out.text, out.done
+    return Collected(out.text, out.done, out.tool_calls)
 
 
 async def chain(first: Event, it: AsyncIterator[Event]) -> AsyncIterator[Event]:
@@ -134,10 +145,22 @@ class Head:
                 "model": self.model, **rest}
 
 
-def chat_body(head: Head, text: str, done: Done) -> dict[str, Any]:
-    message = {"role": "assistant", "content": text, "refusal": None}
-    choice = {"index": 0, "message": message, "logprobs": None,
-              "finish_reason": done.finish_reason}
+def chat_body(head: Head, out: Collected, legacy: bool = False) -> dict[str, Any]:
+    """``legacy``: the request used ``functions``, so the call is ``function_call``."""
+    done, text = out.done, out.text
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    reason = done.finish_reason
+    if out.calls:
+        message["content"] = text if text.strip() else None
+        if legacy:
+            c = out.calls[0]
+            message["function_call"] = {"name": c.name, "arguments": c.arguments}
+            reason = "function_call" if reason == "tool_calls" else reason
+        else:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments}} for c in out.calls]
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": reason}
     return head.obj(choices=[choice], usage=usage_body(done.usage))
 
 
@@ -154,21 +177,35 @@ def _frame(head: Head, include_usage: bool) -> tuple[str, str]:
     return base[:cut], tail + base[cut + len("null"):]
 
 
-async def chat_chunks(head: Head, events: AsyncIterator[Event], include_usage: bool
-                      ) -> AsyncIterator[str]:
-    """``chat.completion.chunk`` payloads: role, content deltas, finish, optional usage."""
+async def chat_chunks(head: Head, events: AsyncIterator[Event], include_usage: bool,
+                      legacy: bool = False) -> AsyncIterator[str]:
+    """``chat.completion.chunk`` payloads: role, content or tool-call deltas, finish, optional
+    usage. The role goes out with the first event, so a reply that starts with a tool call
+    says ``content: null`` as OpenAI's do."""
     pre, post = _frame(head, include_usage)
     delta_pre = pre + '[{"index":0,"delta":{"content":'
     delta_post = '},"logprobs":null,"finish_reason":null}]' + post
-    yield (pre + '[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},'
-           '"logprobs":null,"finish_reason":null}]' + post)
+    first = True
     async for ev in events:
+        if first:
+            first = False
+            yield pre + '[{"index":0,"delta":' + first_chunk_delta(ev, legacy) + \
+                ',"logprobs":null,"finish_reason":null}]' + post
+            if ev.type == "tool_call":
+                continue
         if ev.type == "delta":
             if ev.text:
                 yield delta_pre + json.dumps(ev.text, ensure_ascii=False) + delta_post
             continue
+        if ev.type == "tool_call":
+            yield pre + '[{"index":0,"delta":' + tool_delta_json(ev, legacy) + \
+                ',"logprobs":null,"finish_reason":null}]' + post
+            continue
+        reason = ev.finish_reason
+        if legacy and reason == "tool_calls":
+            reason = "function_call"
         yield (pre + '[{"index":0,"delta":{},"logprobs":null,"finish_reason":'
-               + json.dumps(ev.finish_reason) + "}]" + post)
+               + json.dumps(reason) + "}]" + post)
         if include_usage:
             yield head.obj(choices=[], usage=usage_body(ev.usage))
         return

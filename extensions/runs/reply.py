@@ -14,6 +14,7 @@ from jan.sdk.generation import assistant_settings, generation_request, thread_se
 from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec
 from jan.sdk.models import Assistant, Thread, ThreadAssistant
 
+from . import tools
 from .schemas import RunCreateRequest
 
 
@@ -66,6 +67,10 @@ def load_spec(registry: Any, entry: Any, assistant: Assistant, thread: Thread) -
 def history(messages: list[Any], instructions: str) -> list[ChatMessage]:
     out = [ChatMessage(role="system", content=instructions)] if instructions else []
     for m in messages:
+        with_calls = tools.turns(m) if m.role == "assistant" else []
+        if with_calls:
+            out.extend(with_calls)
+            continue
         role = m.role if m.role in ("user", "assistant", "system") else "user"
         out.append(ChatMessage(role=role, content=m.text))
     return out

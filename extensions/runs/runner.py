@@ -17,16 +17,18 @@ from jan.sdk import Context
 from jan.sdk.errors import ApiError, InvalidRequest, Overloaded
 from jan.sdk.events import RUN_CREATED, RUN_UPDATED
 from jan.sdk.generation import drain
+from jan.sdk.inference import ChatMessage, Done, ToolCall
 from jan.sdk.models import Assistant, Message, Thread, new_id
 from jan.sdk.openai_requests import message_from_request
 from jan.sdk.openai_shapes import message_to_api
 from jan.sdk.sandbox import SandboxError
 from jan.sdk.settings import read_settings
 
-from . import reply
+from . import reply, tools
 from .schemas import LastError, Run, RunCreateRequest, RunUsage
 from .settings import RunsSettings
 from .store import RunStore
+from .waits import Waits
 
 END = object()
 Queue = asyncio.Queue[Any]
@@ -45,6 +47,7 @@ class Runner:
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.runs: dict[str, Run] = {}  # active runs (their task is in ``tasks``)
         self.queues: dict[str, Queue] = {}
+        self.waits = Waits()
 
     def svc(self, name: str) -> Any:
         return self.ctx.services.get(name)
@@ -60,13 +63,17 @@ class Runner:
             if not code:
                 raise
             model = assistant.model or "*"
+        offered = tools.offered(req.tools, assistant.tools)  # bad tools: a 400 now
+        tools.choice(req.tool_choice, offered)
         for extra in req.additional_messages or []:
             await self.svc("messages").create(message_from_request(thread.id, extra))
         run = Run(id=new_id("run"), thread_id=thread.id, assistant_id=assistant.id, model=model,
                   instructions=reply.instructions_for(req, assistant, thread),
                   metadata=dict(req.metadata or {}), temperature=req.temperature,
                   top_p=req.top_p, max_completion_tokens=req.max_completion_tokens,
-                  max_prompt_tokens=req.max_prompt_tokens)
+                  max_prompt_tokens=req.max_prompt_tokens,
+                  tools=[t.model_dump(exclude_none=True) for t in offered],
+                  parallel_tool_calls=req.parallel_tool_calls is not False)
         # From here to the return nothing awaits: a concurrent list/retrieve (reconcile) or
         # cancel can only ever see the run saved *and* registered with its task.
         self.store.save(run)
@@ -231,24 +238,107 @@ class Runner:
 
     async def _plain(self, run: Run, req: RunCreateRequest, assistant: Assistant,
                      thread: Thread) -> None:
-        registry, engine = self.svc("models"), self.svc("inference")
+        registry = self.svc("models")
         entry = await registry.get(run.model)
         if not entry.downloaded:
             raise RunFailed(f"Model '{run.model}' is not downloaded", "invalid_prompt")
         limit = self.settings.history_limit
         messages = reply.history(await self._history(run.thread_id, limit), run.instructions)
         gen = reply.generation(entry, req, assistant, thread, messages)
+        offered = tools.offered(req.tools, assistant.tools)
+        if offered:
+            gen.tools, gen.tool_choice = offered, tools.choice(req.tool_choice, offered)
+            gen.parallel_tool_calls = req.parallel_tool_calls is not False
         spec = reply.load_spec(registry, entry, assistant, thread)
-        msg_id = new_id("msg")
-        await self._announce(run, msg_id)
-        out = await drain(engine.generate(spec, gen),
-                          lambda text: self._delta(run, msg_id, text))
-        if out.done is not None:
-            u = out.usage
-            run.usage = RunUsage(prompt_tokens=u.prompt_tokens,
-                                 completion_tokens=u.completion_tokens,
-                                 total_tokens=u.total_tokens)
-        await self._finish(run, msg_id, out.text, {})
+        usage = RunUsage()
+        while True:  # each tool round: calls → requires_action → outputs → generate again
+            msg_id = new_id("msg")
+            text, calls, done = await self._turn(run, spec, gen, msg_id)
+            if done is not None:
+                u = done.usage
+                usage.prompt_tokens += u.prompt_tokens
+                usage.completion_tokens += u.completion_tokens
+                usage.total_tokens += u.total_tokens
+            run.usage = usage
+            if not calls:
+                await self._finish(run, msg_id, text, {})
+                await self._step(run, tools.step(run, "message_creation",
+                                                 {"message_id": msg_id}, "completed"))
+                return
+            outputs = await self._call_tools(run, msg_id, text, calls)
+            gen.messages = [*(gen.messages or []), ChatMessage(
+                role="assistant", content=text or None, tool_calls=calls)]
+            gen.messages += [ChatMessage(role="tool", tool_call_id=c.id, name=c.name,
+                                         content=outputs[c.id]) for c in calls]
+            # "required" (or a named tool) means: call before answering, not call forever.
+            gen.tool_choice = "auto"
+
+    async def _turn(self, run: Run, spec: Any, gen: Any, msg_id: str
+                    ) -> tuple[str, list[ToolCall], Done | None]:
+        """One generation: text is streamed as a message delta, calls are collected."""
+        announced = False
+
+        async def on_text(text: str) -> None:
+            nonlocal announced
+            if text and not announced:
+                await self._announce(run, msg_id)
+                announced = True
+            if announced:
+                await self._delta(run, msg_id, text)
+
+        out = await drain(self.svc("inference").generate(spec, gen), on_text)
+        if not announced and not out.tool_calls:
+            await self._announce(run, msg_id)
+        calls = [c if c.id else c.model_copy(update={"id": new_id("call")})
+                 for c in out.tool_calls]
+        return out.text, calls, out.done
+
+    async def _step(self, run: Run, step: dict[str, Any]) -> dict[str, Any]:
+        steps = [s for s in self.store.steps(run.thread_id, run.id) if s["id"] != step["id"]]
+        self.store.save_steps(run.thread_id, run.id, [*steps, step])
+        event = "completed" if step["status"] == "completed" else "created"
+        await self._publish(run, f"thread.run.step.{event}", None, step)
+        return step
+
+    async def _call_tools(self, run: Run, msg_id: str, text: str, calls: list[ToolCall]
+                          ) -> dict[str, str]:
+        """Keep the calls (Jan's message shape), pause in requires_action, take the outputs."""
+        message = Message.of_text(run.thread_id, "assistant", text, id=msg_id,
+                                  assistant_id=run.assistant_id, run_id=run.id,
+                                  metadata={"tool_calls": tools.records(calls)})
+        await self.svc("messages").create(message)
+        step = await self._step(run, tools.step(
+            run, "tool_calls", [{**tools.api_call(c)} for c in calls]))
+        waiting = self.waits.expect(run.id, calls)
+        await self._set(run, "requires_action", required_action={
+            "type": "submit_tool_outputs",
+            "submit_tool_outputs": {"tool_calls": [tools.api_call(c) for c in calls]}})
+        queue = self.queues.pop(run.id, None)
+        if queue is not None:  # a stream ends at requires_action, as OpenAI's does
+            queue.put_nowait(END)
+        outputs = await waiting
+        await self.svc("messages").update(run.thread_id, msg_id, {
+            "metadata": {"tool_calls": tools.records(calls, outputs)}})
+        step["status"], step["completed_at"] = "completed", int(time.time())
+        step["step_details"]["tool_calls"] = [
+            {**tools.api_call(c), "function": {**tools.api_call(c)["function"],
+                                               "output": outputs[c.id]}} for c in calls]
+        await self._step(run, step)
+        await self._set(run, "in_progress", required_action=None)
+        return outputs
+
+    async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[dict],
+                                  stream: bool) -> tuple[Run, Queue | None]:
+        run = self.get(thread_id, run_id)
+        if run.status != "requires_action" or run_id not in self.runs:
+            raise InvalidRequest(f"Run '{run_id}' is not waiting for tool outputs (status "
+                                 f"'{run.status}')", param="run_id")
+        got = self.waits.check(run_id, outputs)
+        queue: Queue | None = asyncio.Queue() if stream else None
+        if queue is not None:
+            self.queues[run_id] = queue
+        self.waits.resolve(run_id, got)
+        return self.runs.get(run_id, run), queue
 
     async def _history(self, thread_id: str, limit: int) -> list[Message]:
         """The thread's last ``limit`` messages, oldest first (stores serve 100 per page)."""

@@ -31,6 +31,23 @@ class RunCreateRequest(BaseModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     max_prompt_tokens: int | None = Field(default=None, ge=1)
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    stream: bool = False
+
+
+class ToolOutput(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tool_call_id: str = Field(min_length=1, max_length=200)
+    output: str | None = Field(default="", max_length=1_000_000)
+
+
+class SubmitToolOutputsRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tool_outputs: list[ToolOutput] = Field(max_length=128)
     stream: bool = False
 
 
@@ -58,7 +75,7 @@ class Run(BaseModel):
     thread_id: str
     assistant_id: str
     status: Status = "queued"
-    required_action: None = None
+    required_action: dict[str, Any] | None = None
     last_error: LastError | None = None
     expires_at: int | None = None
     started_at: int | None = None

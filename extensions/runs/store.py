@@ -16,6 +16,7 @@ creating ``runs/`` and the atomic write, remains in which the folder could reapp
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,28 @@ class RunStore:
                 folder = self.storage.path(run.thread_id)
         atomic_write_json(folder / f"{run.id}.json", run.to_api())
         return run
+
+    def save_steps(self, thread_id: str, run_id: str, steps: list[dict[str, Any]]) -> None:
+        """A run's steps, next to it (``<run_id>.steps``, not listed as a run)."""
+        check_id(run_id, what="run_id")
+        if thread_id in self.forgotten:
+            return
+        folder = self._folder(thread_id)
+        with contextlib.suppress(FileNotFoundError):
+            folder.mkdir(exist_ok=True)
+            atomic_write_json(folder / f"{run_id}.steps", steps)
+
+    def steps(self, thread_id: str, run_id: str) -> list[dict[str, Any]]:
+        self.get(thread_id, run_id)  # 404 for an unknown run
+        path = self._folder(thread_id) / f"{run_id}.steps"
+        try:
+            data = json.loads(path.read_bytes())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except ValueError as exc:
+            self.log.warning("unreadable run steps %s: %s", path, exc)
+            return []
+        return [s for s in data if isinstance(s, dict)] if isinstance(data, list) else []
 
     def forget(self, thread_id: str) -> None:
         """The thread was deleted: drop its runs' later saves and remove what we stored."""

@@ -18,9 +18,11 @@ from jan.sdk.inference import GenerationRequest, Usage
 
 from .native import Context, Model
 from .prompts import RequestError
-from .protocol import Failed, Finished, TokenText
+from .protocol import Failed, Finished, TokenText, ToolCallPiece
 from .sampling import Sampler
 from .textout import TextOut
+from .toolparse import ToolCallParser
+from .tooluse import ToolPlan
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Prepared:
     tokens: list[int]
     grammar: str | None
     stops: list[str]
+    tools: ToolPlan | None = None  # the request may call tools: parse its output for calls
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Seq:
     n_cached: int
     n_gen: int = 0
     next_tok: int | None = None
+    parser: ToolCallParser | None = None
 
 
 @dataclass
@@ -113,7 +117,9 @@ class Scheduler:
                                  message=exc.message))
 
     def _start(self, p: Prepared, slot: Slot) -> None:
-        sampler = Sampler(self.model, p.request, p.grammar)
+        tools = p.tools
+        sampler = Sampler(self.model, p.request, tools.grammar if tools else p.grammar,
+                          lazy=tools.lazy if tools else None)
         # Keep at least one prompt token to decode: its logits give the first sample.
         keep = min(common_prefix(slot.cached, p.tokens), len(p.tokens) - 1)
         if keep < len(slot.cached) and not self.ctx.seq_rm(slot.seq, keep, -1):
@@ -122,7 +128,8 @@ class Scheduler:
         slot.cached = slot.cached[:keep]
         slot.busy = True
         self.active[p.id] = Seq(p=p, slot=slot, sampler=sampler, out=TextOut(p.stops),
-                                fed=keep, n_cached=keep)
+                                fed=keep, n_cached=keep,
+                                parser=ToolCallParser(tools.syntax) if tools else None)
 
     # -- the step ----------------------------------------------------------------------------
     def step(self) -> None:
@@ -186,11 +193,9 @@ class Scheduler:
             self._finish(seq, "stop")
             return
         seq.n_gen += 1
-        text = seq.out.feed(self.model.piece(tok))
-        if text:
-            self.emit(TokenText(id=seq.p.id, text=text))
+        self._emit_text(seq, seq.out.feed(self.model.piece(tok, special=seq.parser is not None)))
         max_tokens = seq.p.request.max_tokens
-        if seq.out.stopped:
+        if seq.out.stopped or (seq.parser is not None and seq.parser.repeated):
             self._finish(seq, "stop")
         elif max_tokens is not None and seq.n_gen >= max_tokens:
             self._finish(seq, "length")
@@ -200,14 +205,30 @@ class Scheduler:
             seq.next_tok = tok
 
     def _finish(self, seq: Seq, reason: str) -> None:
-        tail = seq.out.flush()
-        if tail:
-            self.emit(TokenText(id=seq.p.id, text=tail))
+        self._emit_text(seq, seq.out.flush(), last=True)
+        if seq.parser is not None and seq.parser.calls and reason == "stop":
+            reason = "tool_calls"
         n_prompt = len(seq.p.tokens)
         usage = Usage(prompt_tokens=n_prompt, completion_tokens=seq.n_gen,
                       total_tokens=n_prompt + seq.n_gen, cached_tokens=seq.n_cached)
         self._release(seq)
         self.emit(Finished(id=seq.p.id, finish_reason=reason, usage=usage))
+
+    def _emit_text(self, seq: Seq, text: str, last: bool = False) -> None:
+        """Text goes out as is, or through the tool-call parser when the request has tools."""
+        if seq.parser is None:
+            if text:
+                self.emit(TokenText(id=seq.p.id, text=text))
+            return
+        events = seq.parser.feed(text) if text else []
+        if last:
+            events += seq.parser.finish()
+        for ev in events:
+            if ev.type == "delta":
+                self.emit(TokenText(id=seq.p.id, text=ev.text))
+            else:
+                self.emit(ToolCallPiece(id=seq.p.id, index=ev.index, call_id=ev.id, name=ev.name,
+                                        arguments=ev.arguments))
 
     def _release(self, seq: Seq) -> None:
         """Free the slot; its cached tokens stay for prefix reuse by the next request."""

@@ -29,11 +29,21 @@ from jan.sdk.inference import (
     GenerationRequest,
     LoadedModel,
     LoadSpec,
+    ToolCallDelta,
 )
 
 from .config import EngineSettings
 from .process import Crashed, RunnerProcess
-from .protocol import Cancel, Embed, Embedded, Failed, Finished, Generate, TokenText
+from .protocol import (
+    Cancel,
+    Embed,
+    Embedded,
+    Failed,
+    Finished,
+    Generate,
+    TokenText,
+    ToolCallPiece,
+)
 from .slots import ModelSlot, api_error
 
 MAX_EMBED_INPUTS = 2048  # as OpenAI
@@ -52,7 +62,7 @@ class EngineManager:
 
     # -- InferenceEngine ---------------------------------------------------------------------
     async def generate(self, spec: LoadSpec, request: GenerationRequest
-                       ) -> AsyncIterator[Delta | Done]:
+                       ) -> AsyncIterator[Delta | ToolCallDelta | Done]:
         slot = self._slot(spec)
         await self._enter(slot)
         rid = None
@@ -78,6 +88,9 @@ class EngineManager:
                 ev = await q.get()
                 if isinstance(ev, TokenText):
                     yield Delta(text=ev.text)
+                elif isinstance(ev, ToolCallPiece):
+                    yield ToolCallDelta(index=ev.index, id=ev.call_id, name=ev.name,
+                                        arguments=ev.arguments)
                 elif isinstance(ev, Finished):
                     rid_done, rid = rid, None  # finished: nothing to cancel any more
                     runner.close_stream(rid_done)

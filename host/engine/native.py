@@ -83,12 +83,13 @@ class Model:
                 return list(buf[:n])
             cap = -n  # negative return = the size that was needed
 
-    def piece(self, token: int) -> bytes:
-        """The token's bytes (possibly part of a UTF-8 character); control tokens give b""."""
-        n = L.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, False)
+    def piece(self, token: int, special: bool = False) -> bytes:
+        """The token's bytes (possibly part of a UTF-8 character); control tokens give b""
+        unless ``special`` (tool-call markers such as ``<|python_tag|>`` are special tokens)."""
+        n = L.llama_token_to_piece(self.vocab, token, self._piece, len(self._piece), 0, special)
         if n < 0:
             big = ctypes.create_string_buffer(-n)
-            n = L.llama_token_to_piece(self.vocab, token, big, len(big), 0, False)
+            n = L.llama_token_to_piece(self.vocab, token, big, len(big), 0, special)
             return big.raw[:n]
         return self._piece.raw[:n]
 

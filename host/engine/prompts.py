@@ -7,24 +7,21 @@ Order: ``LoadSpec.chat_template`` (explicit override) → the GGUF ``tokenizer.c
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec
 
+from .errors import RequestError
 from .native import Model
+from .toolsyntax import GENERIC, CallSyntax, detect
+from .tooluse import active_tools, generic_messages
+
+__all__ = ["RequestError", "Prompter"]
 
 CHATML_STOP = "<|im_end|>"
-
-
-class RequestError(Exception):
-    """A request the runner refuses; becomes a ``Failed`` event (status 400 = client's fault)."""
-
-    def __init__(self, message: str, *, status: int = 400, code: str | None = None,
-                 param: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.status, self.code, self.param = message, status, code, param
 
 
 class Prompter:
@@ -42,6 +39,8 @@ class Prompter:
             self.kind = "prompt_template"
         else:
             self.kind = "chatml"
+        # How this model writes tool calls; templates that ignore tools get our generic prompt.
+        self.syntax: CallSyntax = detect(template) if self.jinja is not None else GENERIC
         self.stops = [s for s in {*spec.stop, self.eos_text} if s]
         if self.kind == "chatml":
             self.stops.append(CHATML_STOP)
@@ -51,7 +50,7 @@ class Prompter:
         if req.messages is not None:
             if not req.messages:
                 raise RequestError("messages must not be empty", param="messages")
-            return self._chat(req.messages), "messages"
+            return self._chat(req), "messages"
         if req.prompt is None:
             raise RequestError("either messages or prompt is required", param="messages")
         toks = self.model.tokenize(req.prompt, add_special=True, parse_special=True)
@@ -59,10 +58,16 @@ class Prompter:
             toks = [self.model.bos]
         return toks, "prompt"
 
-    def _chat(self, messages: list[ChatMessage]) -> list[int]:
+    def _chat(self, req: GenerationRequest) -> list[int]:
+        messages = req.messages or []
+        native = self.syntax.native
+        if not native:  # tools and tool turns as plain text the template can carry
+            messages = generic_messages(req, self.syntax)
         if self.jinja is not None:
+            tools = [t.model_dump(exclude_none=True) for t in active_tools(req)] if native else []
             try:
-                text = self.jinja(messages=[_msg(m) for m in messages]).prompt
+                text = self.jinja(messages=[_msg(m) for m in messages],
+                                  tools=tools or None).prompt
             except Exception as exc:  # a template's raise_exception() or a Jinja error
                 raise RequestError(f"chat template rejected the messages: {exc}",
                                    param="messages") from exc
@@ -76,11 +81,28 @@ class Prompter:
 
 
 def _msg(m: ChatMessage) -> dict[str, Any]:
-    return {"role": m.role, "content": m.content}
+    """A message as chat templates expect it (tool-call arguments as objects, as HF's do)."""
+    d: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        d["tool_calls"] = [{"id": c.id, "type": "function",
+                            "function": {"name": c.name, "arguments": _args(c.arguments)}}
+                           for c in m.tool_calls]
+    if m.role == "tool":
+        d["tool_call_id"] = m.tool_call_id
+        if m.name:
+            d["name"] = m.name
+    return d
+
+
+def _args(arguments: str) -> Any:
+    try:
+        return json.loads(arguments or "{}")
+    except ValueError:
+        return arguments
 
 
 def _chatml(messages: list[ChatMessage]) -> str:
-    body = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages)
+    body = "".join(f"<|im_start|>{m.role}\n{m.content or ''}<|im_end|>\n" for m in messages)
     return body + "<|im_start|>assistant\n"
 
 
@@ -95,9 +117,9 @@ def _jan_template(template: str, messages: list[ChatMessage]) -> str:
     out = []
     for m in messages:
         if m.role == "system":
-            out.append(sys_pre + m.content)
+            out.append(sys_pre + (m.content or ""))
         elif m.role == "assistant":
-            out.append(ai_pre + m.content)
+            out.append(ai_pre + (m.content or ""))
         else:
-            out.append(user_pre + m.content)
+            out.append(user_pre + (m.content or ""))
     return "".join(out) + ai_pre

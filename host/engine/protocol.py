@@ -70,10 +70,21 @@ class TokenText(BaseModel):
     text: str
 
 
+class ToolCallPiece(BaseModel):
+    """A piece of a tool call (see ``jan.sdk.inference.ToolCallDelta``)."""
+
+    type: Literal["tool_call"] = "tool_call"
+    id: int
+    index: int
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 class Finished(BaseModel):
     type: Literal["done"] = "done"
     id: int
-    finish_reason: Literal["stop", "length"]
+    finish_reason: Literal["stop", "length", "tool_calls"]
     usage: Usage
 
 
@@ -96,7 +107,8 @@ class Embedded(BaseModel):
 
 
 Event = Annotated[
-    Ready | Fatal | TokenText | Finished | Failed | Embedded, Field(discriminator="type")
+    Ready | Fatal | TokenText | ToolCallPiece | Finished | Failed | Embedded,
+    Field(discriminator="type"),
 ]
 EVENT = TypeAdapter(Event)
 

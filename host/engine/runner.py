@@ -36,6 +36,7 @@ from .protocol import (
     encode,
 )
 from .sampling import grammar_for
+from .tooluse import plan as tool_plan
 
 N_BATCH = 512
 
@@ -114,7 +115,9 @@ class Runner:
                     f"prompt has {len(tokens)} tokens. Shorten the {param}.",
                     code="context_length_exceeded", param=param)
             stops = self.prompter.stops + cmd.request.stop
-            return Prepared(cmd.id, cmd.request, tokens, grammar_for(cmd.request), stops)
+            tools = tool_plan(cmd.request, self.prompter.syntax)
+            grammar = None if tools else grammar_for(cmd.request)
+            return Prepared(cmd.id, cmd.request, tokens, grammar, stops, tools)
         except RequestError as exc:
             return Failed(id=cmd.id, status=exc.status, code=exc.code, param=exc.param,
                           message=exc.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import random
 
@@ -33,8 +34,10 @@ def grammar_for(req: GenerationRequest) -> str | None:
 class Sampler:
     """Owns one ``llama_sampler`` chain; ``free()`` must be called exactly once."""
 
-    def __init__(self, model: Model, req: GenerationRequest, grammar: str | None) -> None:
+    def __init__(self, model: Model, req: GenerationRequest, grammar: str | None,
+                 lazy: list[str] | None = None) -> None:
         self.ptr = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+        self.lazy = lazy  # trigger patterns: the grammar applies once one matches (tool calls)
         try:
             self._build(model, req, grammar)
         except BaseException:
@@ -52,7 +55,7 @@ class Sampler:
             self._add(L.llama_sampler_init_penalties(
                 PENALTY_LAST_N, req.repeat_penalty, req.frequency_penalty, req.presence_penalty))
         if grammar is not None:
-            g = L.llama_sampler_init_grammar(model.vocab, grammar.encode(), b"root")
+            g = self._grammar(model, grammar)
             if not g:
                 raise RequestError("the grammar could not be parsed", param="response_format")
             self._add(g)
@@ -65,6 +68,13 @@ class Sampler:
         self._add(L.llama_sampler_init_min_p(req.min_p, 1))
         self._add(L.llama_sampler_init_temp(req.temperature))
         self._add(L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+
+    def _grammar(self, model: Model, grammar: str):  # noqa: ANN202 - ctypes pointer
+        if not self.lazy:
+            return L.llama_sampler_init_grammar(model.vocab, grammar.encode(), b"root")
+        pats = (ctypes.c_char_p * len(self.lazy))(*(p.encode() for p in self.lazy))
+        return L.llama_sampler_init_grammar_lazy_patterns(
+            model.vocab, grammar.encode(), b"root", pats, len(self.lazy), None, 0)
 
     def sample(self, ctx_ptr, idx: int) -> int:  # noqa: ANN001 - ctypes pointer
         """Sample at batch index ``idx`` (which must have requested logits); also accepts it."""

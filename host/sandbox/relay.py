@@ -16,7 +16,7 @@ import fnmatch
 from typing import TYPE_CHECKING, Any
 
 from jan.sdk.generation import assistant_settings, drain, generation_request, thread_settings
-from jan.sdk.inference import ChatMessage
+from jan.sdk.inference import ChatMessage, dangling_tool_message
 from jan.sdk.models import Assistant, Thread
 
 from .rpc import ChatParams, EmitParams, SubscribeParams, ThreadMessagesParams
@@ -114,13 +114,22 @@ class Relay:
         spec = registry.load_spec(entry)
         assistant = await self.sup.assistant(worker.assistant_id)
         asked = params.model_dump(exclude_none=True, exclude={"model", "messages", "stream"})
+        messages = [ChatMessage(**m.model_dump()) for m in params.messages]
+        if (bad := dangling_tool_message(messages)) is not None:
+            raise RelayError(f"messages[{bad}] answers no tool call of an earlier message")
+        tooling = {k: asked.pop(k) for k in ("tools", "tool_choice", "parallel_tool_calls")
+                   if k in asked}
         request = generation_request(
             entry.parameters, assistant_settings(assistant),
             thread_settings(await self._thread(worker), assistant.id), asked,
-            messages=[ChatMessage(role=m.role, content=m.content) for m in params.messages])
+            messages=messages, **tooling)
         out = await drain(engine.generate(spec, request),
                           chunk if params.stream else None)
-        return {"text": out.text, "model": model_id, "finish_reason": out.finish_reason,
+        calls = [{"id": c.id, "type": "function",
+                  "function": {"name": c.name, "arguments": c.arguments}}
+                 for c in out.tool_calls]
+        return {"text": out.text, "model": model_id, "tool_calls": calls,
+                "finish_reason": out.finish_reason,
                 "usage": out.usage.model_dump() if out.done else None}
 
     async def emit(self, worker: Worker, params: EmitParams) -> None:

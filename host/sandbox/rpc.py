@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from jan.sdk.inference import Tool, ToolCall, ToolChoice
+
 TOPIC_RE = r"^[A-Za-z0-9_.:@+*-]{1,200}$"
 Topic = Annotated[str, StringConstraints(pattern=TOPIC_RE)]
 WORKER_METHODS = ("thread.messages", "models.list", "models.chat", "events.emit",
@@ -58,8 +60,10 @@ class ThreadMessagesParams(_Strict):
 
 
 class ChatMessageIn(_Strict):
-    role: Literal["system", "user", "assistant"]
-    content: Annotated[str, StringConstraints(max_length=1_000_000)]
+    role: Literal["system", "user", "assistant", "tool"]
+    content: Annotated[str, StringConstraints(max_length=1_000_000)] | None = None
+    tool_calls: Annotated[list[ToolCall], Field(max_length=64)] | None = None
+    tool_call_id: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
 class ChatParams(_Strict):
@@ -71,6 +75,9 @@ class ChatParams(_Strict):
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     stop: Annotated[list[str], Field(max_length=8)] | None = None
     seed: int | None = None
+    tools: Annotated[list[Tool], Field(max_length=64)] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 class EmitParams(_Strict):
