@@ -16,7 +16,7 @@ from jan.sdk.services import INFERENCE, SANDBOX
 
 from . import __version__
 from .app import build_app
-from .config import Settings, load_settings, resolve_data_folder
+from .config import Settings, allowed_hosts, load_settings, resolve_data_folder
 from .discovery import bundled_folder
 from .registry import HOST_PROVIDER, ExtensionHost
 
@@ -46,7 +46,8 @@ class Jan:
         self.api_key = key
         self._app = build_app(self.host, [Route("/health", self.health, methods=["GET"])],
                               api_key=key, cors_origins=server.cors_origins,
-                              max_body=server.max_body_bytes)
+                              max_body=server.max_body_bytes,
+                              allowed_hosts=allowed_hosts(server))
 
     async def app(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
         if scope["type"] == "lifespan":
@@ -115,18 +116,19 @@ class Jan:
         self.core.clear()
 
     async def health(self, request: Request):  # noqa: ANN201
-        if self.api_key and not hmac.compare_digest(
-                request.headers.get("authorization", "").encode(),
-                f"Bearer {self.api_key}".encode()):
+        keyed = bool(self.api_key) and hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), f"Bearer {self.api_key}".encode())
+        if self.api_key and not keyed:
             return json_response({"status": "ok"})  # liveness only; details need the key
         body: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
-            "data_folder": str(self.data_folder),
             "extensions": self.host.describe(),
             "manifest_errors": self.host.manifest_errors,
             "core_errors": self.core_errors,
         }
+        if keyed:  # where the user's files are is only for a client holding the key
+            body["data_folder"] = str(self.data_folder)
         engine = self.core.get(INFERENCE)
         if engine is not None:
             body["models"] = [m.model_dump(mode="json") for m in engine.loaded()]
