@@ -20,6 +20,7 @@ from starlette.routing import Match, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jan.sdk.errors import ApiError, NotFound, Unauthorized, Unavailable
+from jan.sdk.storage import storage_error
 
 from .hooks import RouteSpec
 from .registry import ExtensionHost
@@ -163,6 +164,14 @@ class Guard:
                 await send_error(send, exc)
         except ClientDisconnect:  # the client left while sending its body: nobody to answer
             log.debug("client left during %s %s", scope.get("method"), scope.get("path"))
+        except OSError as exc:
+            full = storage_error(exc)  # a full disk anywhere is a 507, not a bare 500
+            if full is None:
+                log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            else:
+                log.warning("%s %s: %s", scope.get("method"), scope.get("path"), exc)
+            if not started:
+                await send_error(send, full or ApiError("Internal server error"))
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:

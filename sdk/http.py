@@ -7,6 +7,7 @@ these helpers make every bad input a 400 naming the field, in OpenAI's error sha
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypeVar
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .errors import ApiError, InvalidRequest
+from .storage import storage_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -129,9 +131,12 @@ def sse_response(events: AsyncIterator[Any], *, done: bool = True) -> StreamingR
                     yield _sse_line(item)
         except ApiError as exc:
             yield _sse_line(exc.body())
+        except OSError as exc:
+            err = storage_error(exc)
+            if err is None:
+                logging.getLogger("jan.http").exception("stream failed")
+            yield _sse_line((err or ApiError("Internal error while streaming")).body())
         except Exception:  # noqa: BLE001 - reported to the client without internals
-            import logging
-
             logging.getLogger("jan.http").exception("stream failed")
             yield _sse_line(ApiError("Internal error while streaming").body())
         finally:
