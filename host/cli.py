@@ -13,7 +13,7 @@ from . import __version__
 from .hooks import CommandSpec, collect_commands
 
 log = logging.getLogger("jan.cli")
-HOST_COMMANDS = {"serve", "extensions"}
+HOST_COMMANDS = {"serve", "extensions", "doctor"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +39,9 @@ def build_parser(ext_commands: list[CommandSpec]) -> argparse.ArgumentParser:
     from .manage import add_extension_commands
 
     add_extension_commands(sub, _common)
+    from .doctor import add_doctor_command
+
+    add_doctor_command(sub, _common)
     groups: dict[str, argparse._SubParsersAction] = {"": sub}
     for spec in sorted(ext_commands, key=lambda c: c.name):
         *path, leaf = spec.name.split()

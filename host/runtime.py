@@ -18,6 +18,7 @@ from . import __version__
 from .app import build_app
 from .config import Settings, allowed_hosts, load_settings, resolve_data_folder
 from .discovery import bundled_folder
+from .doctor import disk_report
 from .registry import HOST_PROVIDER, ExtensionHost
 
 log = logging.getLogger("jan.host")
@@ -129,6 +130,12 @@ class Jan:
         }
         if keyed:  # where the user's files are is only for a client holding the key
             body["data_folder"] = str(self.data_folder)
+        try:
+            disk = disk_report(self.data_folder)
+            body["disk"] = {"free_bytes": disk.free_bytes, "total_bytes": disk.total_bytes,
+                            "low": disk.low}
+        except OSError as exc:
+            body["disk"] = {"error": str(exc)}
         engine = self.core.get(INFERENCE)
         if engine is not None:
             body["models"] = [m.model_dump(mode="json") for m in engine.loaded()]

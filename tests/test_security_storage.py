@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,20 @@ def test_short_writes_are_completed_or_cut_back(tmp_path, monkeypatch):
     storage.append_line(path, {"n": 3})
     assert [r["n"] for r in read_lines(path)[0]] == [0, 1, 3]
     assert json.loads((tmp_path / "m.jsonl").read_text().splitlines()[-1]) == {"n": 3}
+
+
+async def test_low_disk_space_is_reported_by_health_and_jan_doctor(make_host, small_disk):
+    data = small_disk / "jan"
+    async with make_host(folder=data, core_services=False) as jan, asgi_client(jan) as c:
+        disk = (await c.get("/health")).json()["disk"]
+        assert disk["low"] is False and disk["total_bytes"] == DISK_BYTES
+        doctor = [sys.executable, "-m", "jan.host.cli", "doctor", "--data-folder", str(data)]
+        ok = subprocess.run(doctor, capture_output=True, text=True, timeout=120)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "disk space" in ok.stdout
+        (small_disk / "fill.bin").write_bytes(b"\0" * (DISK_BYTES - 64 * 1024))
+        disk = (await c.get("/health")).json()["disk"]
+        assert disk["low"] is True and disk["free_bytes"] < DISK_BYTES // 20
+        bad = subprocess.run(doctor, capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 1
+        assert "BAD  disk space" in bad.stdout and "LOW" in bad.stdout
