@@ -19,6 +19,7 @@ from .app import build_app
 from .config import Settings, allowed_hosts, load_settings, resolve_data_folder
 from .discovery import bundled_folder
 from .doctor import disk_report
+from .openapi import openapi_endpoint
 from .registry import HOST_PROVIDER, ExtensionHost
 
 log = logging.getLogger("jan.host")
@@ -45,7 +46,9 @@ class Jan:
         server = self.settings.server
         key = api_key or os.environ.get("JAN_API_KEY") or server.api_key
         self.api_key = key
-        self._app = build_app(self.host, [Route("/health", self.health, methods=["GET"])],
+        builtin = [Route("/health", self.health, methods=["GET"]),
+                   Route("/openapi.json", openapi_endpoint(self.host), methods=["GET"])]
+        self._app = build_app(self.host, builtin,
                               api_key=key, cors_origins=server.cors_origins,
                               max_body=server.max_body_bytes,
                               allowed_hosts=allowed_hosts(server))
