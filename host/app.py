@@ -15,13 +15,16 @@ import logging
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jan.sdk.errors import ApiError, NotFound, Unauthorized, Unavailable
+from jan.sdk.storage import storage_error
 
 from .hooks import RouteSpec
 from .registry import ExtensionHost
+from .security import BrowserGuard
 
 log = logging.getLogger("jan.host.app")
 
@@ -133,10 +136,12 @@ def _is_loopback(host: str) -> bool:
 
 
 class Guard:
-    """Errors, body size cap and the bearer key, around everything else."""
+    """Errors, browser safety, body size cap and the bearer key, around everything else."""
 
-    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body: int,
+                 browser: BrowserGuard | None = None) -> None:
         self.app, self.api_key, self.max_body = app, api_key, max_body
+        self.browser = browser or BrowserGuard(allowed_hosts=[], cors_origins=[])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,12 +155,23 @@ class Guard:
             await send(message)
 
         try:
+            self.browser.check(scope)  # before routing: a refused page learns nothing more
             self._check_auth(scope)
             receive = self._capped(scope, receive)
             await self.app(scope, receive, tracking_send)
         except ApiError as exc:
             if not started:
                 await send_error(send, exc)
+        except ClientDisconnect:  # the client left while sending its body: nobody to answer
+            log.debug("client left during %s %s", scope.get("method"), scope.get("path"))
+        except OSError as exc:
+            full = storage_error(exc)  # a full disk anywhere is a 507, not a bare 500
+            if full is None:
+                log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            else:
+                log.warning("%s %s: %s", scope.get("method"), scope.get("path"), exc)
+            if not started:
+                await send_error(send, full or ApiError("Internal server error"))
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
@@ -189,12 +205,14 @@ class Guard:
 
 
 def build_app(host: ExtensionHost, builtin: list[Route], *, api_key: str | None,
-              cors_origins: list[str], max_body: int) -> ASGIApp:
+              cors_origins: list[str], max_body: int,
+              allowed_hosts: list[str] | None = None) -> ASGIApp:
     app: ASGIApp = Router(host, builtin)
     if cors_origins:
         app = CORSMiddleware(app, allow_origins=cors_origins, allow_methods=["*"],
-                             allow_headers=["*"], allow_credentials=False)
-    return Guard(app, api_key=api_key, max_body=max_body)
+                             allow_headers=["*"], allow_credentials=False, max_age=600)
+    browser = BrowserGuard(allowed_hosts=allowed_hosts or [], cors_origins=cors_origins)
+    return Guard(app, api_key=api_key, max_body=max_body, browser=browser)
 
 
 def require_key_for(bind_host: str, api_key: str | None) -> None:

@@ -66,6 +66,9 @@ def _add_host_commands(sub: argparse._SubParsersAction, words: list[str]) -> Non
         add_extension_commands(sub, lambda p: _global_options(p, top=False))
     else:
         sub.add_parser("extensions", help=HOST_COMMANDS["extensions"], add_help=False)
+    from .doctor import add_doctor_command
+
+    add_doctor_command(sub, lambda p: _global_options(p, top=False))
 
 
 def build_parser(index: list[IndexedCommand], specs: dict[str, Any],

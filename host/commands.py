@@ -21,6 +21,7 @@ from .sources import MANIFEST, bundled_folder, entry_point_folders
 HOST_COMMANDS = {
     "serve": "start the API server",
     "extensions": "list, install, enable and disable extensions",
+    "doctor": "check the data folder's disk space and the setup",
 }
 
 

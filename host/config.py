@@ -24,6 +24,9 @@ class ServerSettings(BaseModel):
 
     api_key: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names served besides localhost/127.0.0.1/[::1] (DNS-rebinding defence); also
+    ``JAN_ALLOWED_HOSTS`` (comma-separated). ``"*"`` turns the check off."""
     max_body_bytes: int = 8 * 1024 * 1024
 
 
@@ -41,6 +44,11 @@ class Settings(BaseModel):
     engine: dict[str, Any] = Field(default_factory=dict)
     sandbox: dict[str, Any] = Field(default_factory=dict)
     default_model: str | None = None
+
+
+def allowed_hosts(server: ServerSettings) -> list[str]:
+    extra = [h.strip() for h in os.environ.get("JAN_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    return [*server.allowed_hosts, *extra]
 
 
 def default_data_folder() -> Path:

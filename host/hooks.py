@@ -16,6 +16,10 @@ class RouteSpec:
     methods: list[str]
     owner: str
     name: str | None = None
+    # Optional pydantic models for /openapi.json (request body, 200 body, query string).
+    request_model: Any = None
+    response_model: Any = None
+    query_model: Any = None
 
 
 @dataclass
@@ -32,9 +36,10 @@ def collect_routes(pm: pluggy.PluginManager, ext_id: str) -> list[RouteSpec]:
     routes: list[RouteSpec] = []
 
     def register(path: str, endpoint: Callable[..., Any], methods: list[str] | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, *, request_model: Any = None,
+                 response_model: Any = None, query_model: Any = None) -> None:
         routes.append(RouteSpec(path, endpoint, [m.upper() for m in methods or ["GET"]],
-                                ext_id, name))
+                                ext_id, name, request_model, response_model, query_model))
 
     for impl in pm.hook.register_routes.get_hookimpls():
         if impl.plugin_name == ext_id:

@@ -16,8 +16,10 @@ from jan.sdk.services import INFERENCE, SANDBOX
 
 from . import __version__
 from .app import build_app
-from .config import Settings, load_settings, resolve_data_folder
+from .config import Settings, allowed_hosts, load_settings, resolve_data_folder
 from .discovery import bundled_folder
+from .doctor import disk_report
+from .openapi import openapi_endpoint
 from .registry import HOST_PROVIDER, ExtensionHost
 
 log = logging.getLogger("jan.host")
@@ -44,9 +46,12 @@ class Jan:
         server = self.settings.server
         key = api_key or os.environ.get("JAN_API_KEY") or server.api_key
         self.api_key = key
-        self._app = build_app(self.host, [Route("/health", self.health, methods=["GET"])],
+        builtin = [Route("/health", self.health, methods=["GET"]),
+                   Route("/openapi.json", openapi_endpoint(self.host), methods=["GET"])]
+        self._app = build_app(self.host, builtin,
                               api_key=key, cors_origins=server.cors_origins,
-                              max_body=server.max_body_bytes)
+                              max_body=server.max_body_bytes,
+                              allowed_hosts=allowed_hosts(server))
 
     async def app(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
         if scope["type"] == "lifespan":
@@ -163,21 +168,27 @@ class Jan:
         self.core.clear()
 
     async def health(self, request: Request):  # noqa: ANN201
-        if self.api_key and not hmac.compare_digest(
-                request.headers.get("authorization", "").encode(),
-                f"Bearer {self.api_key}".encode()):
-            # Liveness only; what is broken (and why) needs the key.
-            return json_response({"status": "degraded" if self.problems() else "ok"})
+        keyed = bool(self.api_key) and hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), f"Bearer {self.api_key}".encode())
         problems = self.problems()
+        if self.api_key and not keyed:  # liveness only; what is broken (and why) needs the key
+            return json_response({"status": "degraded" if problems else "ok"})
         body: dict[str, Any] = {
             "status": "degraded" if problems else "ok",
             "problems": problems,
             "version": __version__,
-            "data_folder": str(self.data_folder),
             "extensions": self.host.describe(),
             "manifest_errors": self.host.manifest_errors,
             "core_errors": self.core_errors,
         }
+        if keyed:  # where the user's files are is only for a client holding the key
+            body["data_folder"] = str(self.data_folder)
+        try:
+            disk = disk_report(self.data_folder)
+            body["disk"] = {"free_bytes": disk.free_bytes, "total_bytes": disk.total_bytes,
+                            "low": disk.low}
+        except OSError as exc:
+            body["disk"] = {"error": str(exc)}
         engine = self.core.get(INFERENCE)
         if engine is not None:
             body["models"] = [m.model_dump(mode="json") for m in engine.loaded()]

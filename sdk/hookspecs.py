@@ -18,7 +18,10 @@ hookimpl = pluggy.HookimplMarker("jan")
 
 @hookspec
 def register_routes(register: Callable[..., Any]) -> None:
-    """Add HTTP routes: ``register(path, endpoint, methods=["GET"])``; endpoint is async."""
+    """Add HTTP routes: ``register(path, endpoint, methods=["GET"])``; endpoint is async.
+
+    Optional keywords ``request_model=``, ``response_model=``, ``query_model=`` (pydantic
+    models) describe the route in ``GET /openapi.json``."""
 
 
 @hookspec

@@ -7,6 +7,8 @@ these helpers make every bad input a 400 naming the field, in OpenAI's error sha
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypeVar
 
@@ -15,14 +17,36 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .errors import ApiError, InvalidRequest
+from .storage import storage_error
 
 M = TypeVar("M", bound=BaseModel)
 
 __all__ = [
     "Request", "Response", "JSONResponse", "StreamingResponse",
     "read_body", "parse", "json_response", "sse_response", "PageQuery", "page_query",
-    "validation_message",
+    "validation_message", "loads_strict", "dumps_strict",
 ]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (numbers must be finite)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999 is valid JSON syntax but overflows to infinity
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def loads_strict(raw: bytes | str) -> Any:
+    """``json.loads`` that refuses ``NaN``, ``Infinity``, ``-Infinity`` and overflowing numbers."""
+    return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+
+
+def dumps_strict(data: Any) -> str:
+    """Compact JSON; a non-finite float raises ``ValueError`` instead of emitting ``NaN``."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def validation_message(exc: ValidationError, *, top_level: bool = False
@@ -62,7 +86,7 @@ async def read_body(request: Request, model: type[M] | None = None, *, optional:
         data: Any = {}
     else:
         try:
-            data = json.loads(raw)
+            data = loads_strict(raw)
             # Lone surrogates ("\ud800") parse but cannot be stored or encoded later.
             json.dumps(data, ensure_ascii=False).encode()
         except RecursionError:
@@ -80,13 +104,12 @@ async def read_body(request: Request, model: type[M] | None = None, *, optional:
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    body = dumps_strict(data).encode()
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def _sse_line(payload: Any, event: str | None = None) -> bytes:
-    text = payload if isinstance(payload, str) else json.dumps(
-        payload, ensure_ascii=False, separators=(",", ":"))
+    text = payload if isinstance(payload, str) else dumps_strict(payload)
     prefix = f"event: {event}\n" if event else ""
     return f"{prefix}data: {text}\n\n".encode()
 
@@ -108,9 +131,12 @@ def sse_response(events: AsyncIterator[Any], *, done: bool = True) -> StreamingR
                     yield _sse_line(item)
         except ApiError as exc:
             yield _sse_line(exc.body())
+        except OSError as exc:
+            err = storage_error(exc)
+            if err is None:
+                logging.getLogger("jan.http").exception("stream failed")
+            yield _sse_line((err or ApiError("Internal error while streaming")).body())
         except Exception:  # noqa: BLE001 - reported to the client without internals
-            import logging
-
             logging.getLogger("jan.http").exception("stream failed")
             yield _sse_line(ApiError("Internal error while streaming").body())
         finally:

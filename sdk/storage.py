@@ -10,6 +10,7 @@ record that later readers cannot skip.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -20,7 +21,44 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidRequest
+from .errors import ApiError, InvalidRequest
+
+# errno values meaning "the disk cannot take this write": answered 507, never a bare 500.
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+FAILING_ERRNOS = frozenset({errno.EIO, errno.EROFS})
+
+
+class InsufficientStorage(ApiError):
+    """The data folder's disk is full (or failing): nothing was stored, retry when freed."""
+
+    status = 507
+    type = "server_error"
+    code = "insufficient_storage"
+
+
+def storage_error(exc: OSError) -> InsufficientStorage | None:
+    """The API error for a disk-full/failing ``OSError``; ``None`` for other errors."""
+    if exc.errno in FULL_ERRNOS:
+        return InsufficientStorage("The data folder's disk is full: nothing was saved. Free "
+                                   "some space and retry.")
+    if exc.errno in FAILING_ERRNOS:
+        return InsufficientStorage(f"The data folder's disk failed the write "
+                                   f"({os.strerror(exc.errno or 0)}): nothing was saved.",
+                                   code="storage_failed")
+    return None
+
+
+@contextlib.contextmanager
+def disk_errors() -> Iterator[None]:
+    """Turn disk-full/failing ``OSError``s raised inside into ``InsufficientStorage`` (507)."""
+    try:
+        yield
+    except OSError as exc:
+        err = storage_error(exc)
+        if err is None:
+            raise
+        raise err from exc
+
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
 
@@ -86,21 +124,38 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until everything is written: a short write is not an error by itself, but
+    one that makes no progress is (the disk is full)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[n:]
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_path(path.parent)
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix.
+
+    On a full or failing disk the old file stays as it was and ``InsufficientStorage`` (507)
+    is raised.
+    """
+    with disk_errors():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        fsync_path(path.parent)
 
 
 def dumps(obj: Any) -> str:
@@ -121,7 +176,7 @@ def append_line(path: Path, obj: Any, *, create_parent: bool = True,
     ``create_parent=False`` a missing folder raises ``FileNotFoundError``.
     """
     line = (dumps(obj) + "\n").encode()
-    with file_lock(path, create_parent=create_parent):
+    with disk_errors(), file_lock(path, create_parent=create_parent):
         if only_if is not None and not only_if():
             return False
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
@@ -129,8 +184,16 @@ def append_line(path: Path, obj: Any, *, create_parent: bool = True,
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line
-            os.write(fd, line)
-            os.fsync(fd)
+            try:
+                _write_all(fd, line)
+                os.fsync(fd)
+            except OSError:
+                # All or nothing: cut a partly written record off again, so the file ends
+                # where the last acknowledged record ended (no torn line, no lost record).
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                raise
         finally:
             os.close(fd)
         if size == 0:

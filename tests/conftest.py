@@ -25,6 +25,9 @@ from jan.host.config import Settings
 from jan.host.runtime import Jan
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The suite's in-process clients talk to "http://test"; serve that name besides localhost
+# (the Host-header allowlist refuses every other name, see tests/test_security.py).
+os.environ.setdefault("JAN_ALLOWED_HOSTS", "test")
 
 
 def smollm_gguf() -> Path | None:

@@ -24,6 +24,7 @@ from jan.sdk.inference import LoadSpec
 from jan.sdk.services import ModelEntry
 from jan.sdk.storage import Folder
 
+from .bounds import budget_bytes
 from .importer import DropInWatch, ImportFailed, adopt_folder, candidate_files, import_file
 from .spec import GGUFCache, build_spec, engine_defaults
 
@@ -277,7 +278,8 @@ class ModelsRegistry:
 
     def load_spec(self, entry: ModelEntry, overrides: dict[str, Any] | None = None) -> LoadSpec:
         defaults = engine_defaults(self.data.root / "engines", entry.engine, self.log)
-        return build_spec(entry, defaults, overrides, self.gguf)
+        return build_spec(entry, defaults, overrides, self.gguf,
+                          budget=budget_bytes(self.host_settings))
 
     async def default_model(self) -> str | None:
         for source in (self.host_settings, self.settings):

@@ -20,6 +20,7 @@ from jan.sdk.inference import LoadSpec
 from jan.sdk.services import ModelEntry
 from jan.sdk.storage import UnsafePath
 
+from .bounds import budget_bytes, check_load_spec
 from .gguf import GGUFInfo, read_gguf
 from .importer import DEFAULT_CTX
 
@@ -84,8 +85,9 @@ def _text(value: Any) -> str | None:
 
 
 def build_spec(entry: ModelEntry, defaults: dict[str, Any], overrides: dict[str, Any] | None,
-               gguf: GGUFCache) -> LoadSpec:
-    """Merge the three layers into a ``LoadSpec`` for ``entry`` (which must be downloaded)."""
+               gguf: GGUFCache, *, budget: int | None = None) -> LoadSpec:
+    """Merge the three layers into a ``LoadSpec`` for ``entry`` (which must be downloaded),
+    bounded by the model's trained context and the memory ``budget`` (bytes), else a 400."""
     if not entry.binary:
         raise InvalidRequest(
             f"The model '{entry.id}' is not downloaded: run `jan models pull {entry.id}`",
@@ -104,7 +106,8 @@ def build_spec(entry: ModelEntry, defaults: dict[str, Any], overrides: dict[str,
     if not _text(merged.get("chat_template")):
         merged["chat_template"] = _text(meta.get("chat_template")) or (
             info().chat_template if info() else None)
-    if not merged.get("ctx_len"):
+    # An explicit ctx_len in a request is checked as given (0 is an error, not "default").
+    if not merged.get("ctx_len") and (overrides or {}).get("ctx_len") is None:
         true_ctx = meta.get("context_length") or (info().context_length if info() else None)
         merged["ctx_len"] = min(true_ctx or DEFAULT_CTX, DEFAULT_CTX)
     if not merged.get("stop"):
@@ -115,8 +118,10 @@ def build_spec(entry: ModelEntry, defaults: dict[str, Any], overrides: dict[str,
     merged.setdefault("n_parallel", DEFAULT_N_PARALLEL)
     data = {k: merged[k] for k in _SPEC_KEYS if merged.get(k) is not None}
     try:
-        return LoadSpec(model_id=entry.id, path=entry.binary, **data)
+        spec = LoadSpec(model_id=entry.id, path=entry.binary, **data)
     except ValidationError as exc:
         message, param = validation_message(exc)
         raise InvalidRequest(f"Model '{entry.id}' has an invalid setting: {message}",
                              param=param) from None
+    check_load_spec(spec, info(), budget if budget is not None else budget_bytes({}))
+    return spec

@@ -10,6 +10,7 @@ Single-threaded by design: a llama.cpp context must never be shared across threa
 from __future__ import annotations
 
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,6 +116,8 @@ class Scheduler:
             except RequestError as exc:
                 self.emit(Failed(id=p.id, status=exc.status, code=exc.code, param=exc.param,
                                  message=exc.message))
+            except Exception as exc:  # noqa: BLE001 - one bad request must not end the runner
+                self._crashed(p.id, exc)
 
     def _start(self, p: Prepared, slot: Slot) -> None:
         tools = p.tools
@@ -135,8 +138,17 @@ class Scheduler:
     def step(self) -> None:
         self._admit()
         work = self._plan()
-        if work:
+        if not work:
+            return
+        try:
             self._run(work)
+        except Exception as exc:  # noqa: BLE001 - last resort: fail this step's requests only
+            for w in work:
+                if w.seq.p.id in self.active:
+                    self.ctx.seq_rm(w.seq.slot.seq, -1, -1)
+                    w.seq.slot.cached = []
+                    self._release(w.seq)
+                    self._crashed(w.seq.p.id, exc)
 
     def _plan(self) -> list[Work]:
         work: list[Work] = []
@@ -173,7 +185,17 @@ class Scheduler:
             if seq.fed < len(seq.p.tokens):  # a prompt chunk, not a generated token
                 seq.fed += len(w.tokens)
             if w.logits and seq.p.id in self.active:
-                self._on_token(seq, seq.sampler.sample(ctx.ptr, w.idx))
+                try:
+                    self._on_token(seq, seq.sampler.sample(ctx.ptr, w.idx))
+                except Exception as exc:  # noqa: BLE001 - fails this sequence, not the others
+                    self._release(seq)
+                    self._crashed(seq.p.id, exc)
+
+    def _crashed(self, req_id: int, exc: Exception) -> None:
+        """An unexpected error in one request: report it to that request alone."""
+        traceback.print_exc()  # the runner's stderr goes to the server log
+        self.emit(Failed(id=req_id, status=500, code="generation_failed",
+                         message=f"generation failed: {type(exc).__name__}: {exc}"[:500]))
 
     def _decode_failed(self, work: list[Work], rc: int) -> None:
         for w in work:  # drop whatever this step may have left in the cache

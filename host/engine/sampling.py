@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import random
 
 import llama_cpp.llama_cpp as L
@@ -31,6 +32,24 @@ def grammar_for(req: GenerationRequest) -> str | None:
     return None
 
 
+def _penalties(n_vocab: int, repeat: float, freq: float, present: float):  # noqa: ANN202
+    """``llama_sampler_init_penalties``: llama-cpp-python 0.3.36's binding takes ``n_vocab``
+    first (5 arguments); later llama.cpp dropped it (4). Calling with the wrong count raised
+    inside the step loop and took the runner down for every client."""
+    args = (PENALTY_LAST_N, repeat, freq, present)
+    if len(getattr(L.llama_sampler_init_penalties, "argtypes", None) or ()) == 5:
+        args = (n_vocab, *args)
+    return L.llama_sampler_init_penalties(*args)
+
+
+def _finite(value: float, default: float = 0.0) -> float:
+    return value if math.isfinite(value) else default
+
+
+def _unit(value: float, default: float) -> float:
+    return min(max(value, 0.0), 1.0) if math.isfinite(value) else default
+
+
 class Sampler:
     """Owns one ``llama_sampler`` chain; ``free()`` must be called exactly once."""
 
@@ -50,10 +69,12 @@ class Sampler:
         L.llama_sampler_chain_add(self.ptr, s)
 
     def _build(self, model: Model, req: GenerationRequest, grammar: str | None) -> None:
-        if (req.repeat_penalty != 1.0 or req.frequency_penalty != 0.0
-                or req.presence_penalty != 0.0):
-            self._add(L.llama_sampler_init_penalties(
-                PENALTY_LAST_N, req.repeat_penalty, req.frequency_penalty, req.presence_penalty))
+        n_vocab = L.llama_vocab_n_tokens(model.vocab)
+        repeat = req.repeat_penalty if math.isfinite(req.repeat_penalty) and (
+            req.repeat_penalty > 0) else 1.0  # llama.cpp: "must be > 0.0, 1.0 = disabled"
+        freq, present = _finite(req.frequency_penalty), _finite(req.presence_penalty)
+        if repeat != 1.0 or freq != 0.0 or present != 0.0:
+            self._add(_penalties(n_vocab, repeat, freq, present))
         if grammar is not None:
             g = self._grammar(model, grammar)
             if not g:
@@ -63,10 +84,12 @@ class Sampler:
             self._add(L.llama_sampler_init_greedy())
             return
         seed = req.seed if req.seed is not None else random.getrandbits(32)
-        self._add(L.llama_sampler_init_top_k(req.top_k if req.top_k > 0 else 0))
-        self._add(L.llama_sampler_init_top_p(req.top_p, 1))
-        self._add(L.llama_sampler_init_min_p(req.min_p, 1))
-        self._add(L.llama_sampler_init_temp(req.temperature))
+        # Clamp into what the C API takes: a top_k beyond the vocabulary (or beyond int32)
+        # must not overflow ctypes, and out-of-range floats mean "no filtering".
+        self._add(L.llama_sampler_init_top_k(min(max(req.top_k, 0), n_vocab)))
+        self._add(L.llama_sampler_init_top_p(_unit(req.top_p, 1.0), 1))
+        self._add(L.llama_sampler_init_min_p(_unit(req.min_p, 0.0), 1))
+        self._add(L.llama_sampler_init_temp(_finite(req.temperature, 1.0)))
         self._add(L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
 
     def _grammar(self, model: Model, grammar: str):  # noqa: ANN202 - ctypes pointer
