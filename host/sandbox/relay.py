@@ -6,8 +6,9 @@
   ``chunk`` notifications.
 - ``events.emit``: only on ``assistant:<own id>`` and on ``assistant:*`` topics its
   ``assistant.json`` ``events`` list allows; host topics (``message.*``...) never.
-- ``events.subscribe``: other assistants' topics (``assistant:...``) only; never host topics,
-  which would leak other threads' messages.
+- ``events.subscribe``: an assistant hears its own topic and the exact ``assistant:...`` topics
+  its ``assistant.json`` ``events`` list grants; never host topics (they would leak other
+  threads' messages) and never a wildcard (``assistant:*`` would hear every other assistant).
 """
 
 from __future__ import annotations
@@ -38,8 +39,18 @@ def may_emit(assistant: Assistant, topic: str) -> bool:
     return any(fnmatch.fnmatchcase(topic, pattern) for pattern in allowed)
 
 
-def may_subscribe(topic: str) -> bool:
-    return topic.startswith(ASSISTANT_PREFIX) and len(topic) > len(ASSISTANT_PREFIX)
+def may_subscribe(assistant: Assistant, topic: str) -> bool:
+    """Its own topic, or one its (user-written) ``assistant.json`` names exactly."""
+    if not topic.startswith(ASSISTANT_PREFIX) or "*" in topic or topic == ASSISTANT_PREFIX:
+        return False
+    if topic == f"{ASSISTANT_PREFIX}{assistant.id}":
+        return True
+    return isinstance(assistant.events, list) and topic in assistant.events
+
+
+def subscribe_refusal(assistant_id: str, topic: str) -> str:
+    return (f"assistant '{assistant_id}' may not subscribe to '{topic}': only its own topic "
+            "and 'assistant:...' topics listed in its assistant.json \"events\" (no wildcards)")
 
 
 class Relay:
@@ -56,7 +67,7 @@ class Relay:
         if method == "events.emit":
             return await self.emit(worker, params)
         if method == "events.subscribe":
-            return self.subscribe(worker, params)
+            return await self.subscribe(worker, params)
         raise RelayError(f"unknown method {method}", -32601)
 
     def _service(self, name: str) -> Any:
@@ -138,8 +149,8 @@ class Relay:
         payload = {"source": worker.assistant_id, "data": params.data, "hops": hops}
         await self.sup.events.emit(params.topic, payload)
 
-    def subscribe(self, worker: Worker, params: SubscribeParams) -> None:
-        if not may_subscribe(params.topic):
-            raise RelayError(f"assistants may only subscribe to 'assistant:...' topics, "
-                             f"not '{params.topic}'", DENIED)
+    async def subscribe(self, worker: Worker, params: SubscribeParams) -> None:
+        assistant = await self.sup.assistant(worker.assistant_id)
+        if not may_subscribe(assistant, params.topic):
+            raise RelayError(subscribe_refusal(worker.assistant_id, params.topic), DENIED)
         self.sup.subscribe(worker.assistant_id, params.topic)

@@ -32,7 +32,7 @@ from jan.sdk.storage import Folder, UnsafePath, check_id
 
 from .config import SandboxSettings
 from .probe import IsolationReport, level_of, meets, probe
-from .relay import ASSISTANT_PREFIX, MAX_HOPS, Relay, may_subscribe
+from .relay import ASSISTANT_PREFIX, MAX_HOPS, Relay, may_subscribe, subscribe_refusal
 from .reply import apply_reply
 from .worker import Worker
 
@@ -147,17 +147,17 @@ class Supervisor:
             self._workers.pop(assistant_id, None)
             raise SandboxError("refused", "strict sandbox mode: required isolation "
                                f"{sorted(set(self.settings.required) - active)} unavailable")
-        self._load_subscriptions(assistant_id, info.get("subscriptions"))
+        await self._load_subscriptions(assistant_id, info.get("subscriptions"))
         return worker
 
-    def _load_subscriptions(self, assistant_id: str, topics: Any) -> None:
+    async def _load_subscriptions(self, assistant_id: str, topics: Any) -> None:
         """What the (untrusted) worker asked for at load time, under the relay's rule."""
+        assistant = await self.assistant(assistant_id)
         for topic in topics if isinstance(topics, list) else []:
-            if isinstance(topic, str) and may_subscribe(topic):
+            if isinstance(topic, str) and may_subscribe(assistant, topic):
                 self.subscribe(assistant_id, topic)
             else:
-                self.log.warning("assistant %s may not subscribe to %r: dropped "
-                                 "(only 'assistant:...' topics)", assistant_id, topic)
+                self.log.warning("%s: dropped", subscribe_refusal(assistant_id, str(topic)[:200]))
 
     @staticmethod
     def active_layers(worker: Worker) -> set[str]:
