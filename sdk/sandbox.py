@@ -26,7 +26,7 @@ WORKSPACE = "workspace"
 """The subfolder of an assistant folder its code may write (the rest is read-only to it)."""
 
 ErrorCode = Literal["timeout", "crashed", "protocol", "handler_error", "refused", "output_limit",
-                    "unavailable"]
+                    "unavailable", "quota", "stalled"]
 
 
 class SandboxError(Exception):

@@ -3,7 +3,9 @@
 - ``thread.messages``: only the thread of the run being handled (no thread id is taken from the
   worker, so it cannot name another thread).
 - ``models.list`` / ``models.chat``: the host runs the model; streaming pieces go back as
-  ``chunk`` notifications.
+  ``chunk`` notifications. Per worker: at most ``model_requests`` calls in flight, and at most
+  ``tokens_per_run`` generated tokens per run or event, all calls together (``max_tokens`` is
+  lowered to what is left).
 - ``events.emit``: only on ``assistant:<own id>`` and on ``assistant:*`` topics its
   ``assistant.json`` ``events`` list allows; host topics (``message.*``...) never.
 - ``events.subscribe``: an assistant hears its own topic and the exact ``assistant:...`` topics
@@ -106,6 +108,22 @@ class Relay:
         return [{"id": e.id, "name": e.name or e.id} for e in entries]
 
     async def chat(self, worker: Worker, params: ChatParams, chunk: Chunk) -> dict[str, Any]:
+        limits = self.sup.settings
+        if worker.model_calls >= limits.model_requests:
+            raise RelayError(f"too many model requests in flight: an assistant may run "
+                             f"{limits.model_requests} at once", DENIED)
+        left = limits.tokens_per_run - worker.tokens_used
+        if left <= 0:
+            raise RelayError(f"this run used up its budget of {limits.tokens_per_run} generated "
+                             "tokens (sandbox setting tokens_per_run)", DENIED)
+        worker.model_calls += 1
+        try:
+            return await self._chat(worker, params, chunk, left)
+        finally:
+            worker.model_calls -= 1
+
+    async def _chat(self, worker: Worker, params: ChatParams, chunk: Chunk,
+                    left: int) -> dict[str, Any]:
         registry, engine = self._service("models"), self._service("inference")
         model_id = await self._preferred(worker, params.model)
         entry = await registry.get(model_id)
@@ -118,6 +136,7 @@ class Relay:
         fields = GenerationRequest.model_fields
         merged = {k: v for k, v in {**defaults, **asked}.items() if k in fields}
         merged["stop"] = merge_stops(defaults.get("stop"), params.stop)
+        merged["max_tokens"] = min(int(merged.get("max_tokens") or left), left)
         request = GenerationRequest(
             messages=[ChatMessage(role=m.role, content=m.content) for m in params.messages],
             **merged)
@@ -127,6 +146,7 @@ class Relay:
         try:
             async for item in stream:
                 if isinstance(item, Delta):
+                    worker.tokens_used += 1  # one delta per sampled token (usage may lag)
                     parts.append(item.text)
                     if params.stream:
                         await chunk(item.text)
@@ -134,6 +154,10 @@ class Relay:
                     done = item
         finally:
             await stream.aclose()
+        if done is not None and done.usage is not None:
+            # The engine's own count is exact; the per-delta count above only bounds a stream
+            # that was cut off.
+            worker.tokens_used += done.usage.completion_tokens - len(parts)
         return {"text": "".join(parts), "model": model_id,
                 "finish_reason": done.finish_reason if done else "stop",
                 "usage": done.usage.model_dump() if done else None}
