@@ -82,7 +82,8 @@ class Relay:
         thread_id = worker.context.get("thread_id")
         if not thread_id:
             raise RelayError("this event has no thread to read")
-        page = await self._service("messages").list(thread_id, limit=params.limit, order="desc")
+        page = await self._service("messages").list(thread_id, limit=min(params.limit, 100),
+                                                       order="desc")
         return [{"id": m.id, "role": m.role, "content": m.text, "created_at": m.created // 1000}
                 for m in reversed(page.data)]
 

@@ -286,6 +286,10 @@ class Worker:
             params = PARAMS[req.method].model_validate(req.params)
             result = await self.handler(self, req.method, params, chunk)
             reply: dict[str, Any] = {"result": result}
+        except asyncio.CancelledError:
+            # The call that made this request returned: tell the waiting thread, then stop.
+            self._refuse(req, "cancelled: the run or event that made this request has ended")
+            raise
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err.get("loc", ()))
