@@ -14,11 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-LOG_AREA = ("logs", "assistants")
+from jan.sdk.sandbox import assistant_log_path as log_path
 
-
-def log_path(data_root: Path, assistant_id: str) -> Path:
-    return data_root.joinpath(*LOG_AREA, f"{assistant_id}.log")
+__all__ = ["AssistantLog", "RateLimitedLog", "log_path"]
 
 
 class AssistantLog:
