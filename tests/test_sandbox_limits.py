@@ -264,3 +264,103 @@ async def test_the_assistant_log_file_stays_bounded(make_host, data_folder):
     print(f"log {log.stat().st_size} bytes + {rotated.stat().st_size} bytes rotated "
           "for ~270 KB printed")
     assert log.stat().st_size <= 64 * 1024 and rotated.stat().st_size <= 64 * 1024
+
+
+# ------------------------------------------------------------------ with the real model
+BACKGROUND_MODEL = """
+import threading
+from jan.sdk.assistant import assistant, events, models
+
+seen = []
+
+def hammer():
+    while len(seen) < 50:
+        try:
+            models.chat("Write a very long story about the sea.", max_tokens=400)
+            seen.append("ok")
+        except Exception as exc:
+            seen.append(str(exc))
+
+@events.on(f"assistant:{assistant.id}")
+def reply(event):
+    if event.get("content") == "report" or seen:
+        return " | ".join(s for s in seen if s != "ok")[:500] or "nothing refused"
+    threading.Thread(target=hammer, daemon=True).start()
+    return "started"
+"""
+
+
+async def chat_seconds(client) -> float:
+    start = time.monotonic()
+    done = await client.chat.completions.create(
+        model="smollm2", max_tokens=2, messages=[{"role": "user", "content": "Hi"}])
+    assert done.choices[0].message.content is not None
+    return time.monotonic() - start
+
+
+@pytest.mark.slow
+async def test_model_calls_from_a_background_thread_end_with_the_run(
+        make_host, data_folder, smollm_path):
+    from sandbox_fixtures import write_model
+
+    write_model(data_folder, smollm_path)
+    write_assistant(data_folder, "hog", BACKGROUND_MODEL, model="smollm2")
+    settings = {"sandbox": {**FAST["sandbox"], "timeout": 30}}
+    async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+        client = client_for(http)
+        await chat_seconds(client)  # load the model
+        before = await chat_seconds(client)
+        run, text = await run_text(client, "hog", "go")
+        assert run.status == "completed" and text == "started"
+        worker = jan.core["sandbox"]._workers["hog"]
+        after = await chat_seconds(client)
+        print(f"a user's 2-token chat: {before:.2f} s before, {after:.2f} s after the run "
+              "returned with a background thread still calling the model")
+        assert state(worker.pid) == "T" and worker.model_calls == 0 and not worker._serving
+        _, report = await run_text(client, "hog", "report")
+    assert "has ended" in report or "may only call the host" in report, report
+
+
+BUDGET = """
+import threading
+from jan.sdk.assistant import assistant, events, models
+
+@events.on(f"assistant:{assistant.id}")
+def reply(event):
+    results = []
+    def one():
+        try:
+            models.chat("Count from one to one hundred.", max_tokens=15)
+            results.append("ok")
+        except PermissionError as exc:
+            results.append(str(exc))
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refused = [r for r in results if "in flight" in r]
+    for _ in range(20):
+        try:
+            models.chat("Count from one to one hundred.", max_tokens=15)
+        except PermissionError as exc:
+            return f"{len(refused)} refused in flight; then: {exc}"
+    return f"{len(refused)} refused in flight; no budget"
+"""
+
+
+@pytest.mark.slow
+async def test_model_requests_in_flight_and_tokens_per_run_are_capped(
+        make_host, data_folder, smollm_path):
+    from sandbox_fixtures import write_model
+
+    write_model(data_folder, smollm_path)
+    write_assistant(data_folder, "greedy", BUDGET, model="smollm2")
+    settings = {"sandbox": {**FAST["sandbox"], "timeout": 120, "model_requests": 2,
+                            "tokens_per_run": 30}}
+    async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+        run, text = await run_text(client_for(http), "greedy", "go")
+    assert run.status == "completed", run.last_error
+    refused, _, then = text.partition(" refused in flight; then: ")
+    assert int(refused) >= 1, text
+    assert "budget of 30 generated tokens" in then, text
