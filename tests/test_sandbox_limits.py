@@ -364,3 +364,36 @@ async def test_model_requests_in_flight_and_tokens_per_run_are_capped(
     refused, _, then = text.partition(" refused in flight; then: ")
     assert int(refused) >= 1, text
     assert "budget of 30 generated tokens" in then, text
+
+
+# A non-daemon thread keeps the interpreter alive after the host's pipe closes.
+IMMORTAL = """
+import threading
+from jan.sdk.assistant import assistant, events
+
+threading.Thread(target=threading.Event().wait).start()
+
+@events.on(f"assistant:{assistant.id}")
+def reply(event):
+    return "never dies"
+"""
+
+
+@pytest.mark.slow
+async def test_workers_end_with_the_server_even_when_it_is_killed(jan_server, data_folder):
+    from conftest import write_settings
+    from test_soak import children
+
+    write_assistant(data_folder, "orphan", IMMORTAL)
+    write_settings(data_folder, {"sandbox": {"autostart": True}})
+    server = jan_server()
+    workers: list[int] = []
+
+    def started() -> bool:
+        workers[:] = [pid for pid, cmd in children(server.proc.pid) if "bootstrap.py" in cmd]
+        return bool(workers)
+
+    await wait_for(started, timeout=60, what="the assistant's worker to start")
+    server.proc.kill()  # SIGKILL: no shutdown code runs in the server
+    server.proc.wait(10)
+    await wait_for(lambda: all(gone(pid) for pid in workers), what="the worker to end")

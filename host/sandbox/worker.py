@@ -24,41 +24,18 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from jan.sdk.errors import ApiError
 from jan.sdk.sandbox import WORKSPACE, SandboxError
 
 from .config import SandboxSettings, bootstrap_path, worker_config
 from .logs import AssistantLog, RateLimitedLog, log_path
 from .quota import INTERVAL, over_quota
-from .rpc import PARAMS, Channel, ProtocolError, WorkerRequest, WorkerResponse
+from .rpc import Channel, ProtocolError, WorkerRequest, WorkerResponse
+from .serving import Chunk, Handler, RelayError, answer, describe_exit
 
-Chunk = Callable[[str], Awaitable[None]]
-Handler = Callable[["Worker", str, BaseModel, Chunk], Awaitable[Any]]
-
-
-class RelayError(Exception):
-    """A worker request the host refuses (sent back as a JSON-RPC error)."""
-
-    def __init__(self, message: str, code: int = -32000) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        sig = signal.Signals(-code)
-        hint = {signal.SIGXCPU: " (CPU time limit)", signal.SIGSYS: " (forbidden syscall)",
-                signal.SIGSEGV: " (crashed)", signal.SIGKILL: " (killed)"}.get(sig, "")
-        return f"terminated by {sig.name}{hint}"
-    return f"exited with status {code}"
+__all__ = ["Chunk", "RelayError", "Worker"]
 
 
 class Worker:
@@ -283,23 +260,11 @@ class Worker:
                               "params": {"id": req.id, "text": text}})
 
         try:
-            params = PARAMS[req.method].model_validate(req.params)
-            result = await self.handler(self, req.method, params, chunk)
-            reply: dict[str, Any] = {"result": result}
+            reply = await answer(self.handler, self, req, chunk)
         except asyncio.CancelledError:
             # The call that made this request returned: tell the waiting thread, then stop.
             self._refuse(req, "cancelled: the run or event that made this request has ended")
             raise
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ()))
-            reply = {"error": {"code": -32602, "message": f"invalid params: {where}: {err['msg']}"}}
-        except RelayError as exc:
-            reply = {"error": {"code": exc.code, "message": str(exc)}}
-        except SandboxError as exc:
-            reply = {"error": {"code": -32000, "message": exc.message}}
-        except ApiError as exc:  # e.g. an unknown model: the message is for the author
-            reply = {"error": {"code": -32000, "message": exc.message}}
         except Exception as exc:  # noqa: BLE001 - the worker gets a message, never a traceback
             self.host_log(logging.ERROR, "sandbox relay %s for assistant %s failed: %r",
                           req.method, self.assistant_id, exc)
@@ -348,7 +313,7 @@ class Worker:
         tail = self.output().strip().splitlines()[-3:]
         detail = f": {' | '.join(tail)}" if tail else ""
         await self.kill(SandboxError(
-            "crashed", f"assistant worker {_describe_exit(self.proc.returncode)}{detail}"))
+            "crashed", f"assistant worker {describe_exit(self.proc.returncode)}{detail}"))
 
     async def kill(self, reason: SandboxError | None = None) -> None:
         """Kill the whole process group and fail everything pending with ``reason``."""
