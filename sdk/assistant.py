@@ -1,14 +1,19 @@
 """The API an assistant's ``index.py`` uses, inside its sandbox.
 
 ```python
-from jan.sdk.assistant import events, models, thread
+from jan.sdk.assistant import assistant, events, models, thread
 
 @events.on("assistant:asst_abc123")          # runs of this assistant arrive on its own topic
 def reply(event):
-    answer = models[0].chat(thread.messages())
-    events.emit("assistant:asst_abc123", {"answer": answer})   # others may subscribe
-    return answer                            # becomes the run's assistant message
+    messages = thread.messages()             # the run's thread, oldest first
+    if assistant.instructions:               # "instructions" from assistant.json
+        messages = [{"role": "system", "content": assistant.instructions}, *messages]
+    return models.chat(messages)             # becomes the run's assistant message
 ```
+
+Publishing is opt-in: ``events.emit("assistant:asst_abc123", data)`` tells whoever listens, and
+another assistant hears it only if its own ``assistant.json`` lists that topic in ``events``.
+``print()`` and ``logging`` go to ``<data>/logs/assistants/<id>.log`` (``jan assistants logs``).
 
 Everything here talks to the host over the sandbox's RPC pipes; nothing touches the network or
 other assistants' files. Handlers may be plain or ``async`` functions; a returned ``str`` (or a
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -213,6 +219,20 @@ class _Assistant:
     @property
     def id(self) -> str:
         return _info.get("assistant_id", "")
+
+    def config(self) -> dict[str, Any]:
+        """This assistant's ``assistant.json`` as it is now (``{}`` if missing or broken)."""
+        try:
+            data = json.loads((self.folder / "assistant.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def instructions(self) -> str | None:
+        """``instructions`` from ``assistant.json``: edit them there, not in the code."""
+        value = self.config().get("instructions")
+        return value if isinstance(value, str) and value else None
 
     @property
     def folder(self) -> Path:

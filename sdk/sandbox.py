@@ -24,9 +24,16 @@ ENV_DIR = ".venv"
 ENV_POINTER = ".jan-env.json"
 WORKSPACE = "workspace"
 """The subfolder of an assistant folder its code may write (the rest is read-only to it)."""
+LOG_DIR = ("logs", "assistants")
+"""Where an assistant's print()/logging output goes: ``<data>/logs/assistants/<id>.log``."""
+
+
+def assistant_log_path(data_root: Path, assistant_id: str) -> Path:
+    """The current log file (``<id>.log.1`` holds the previous one after a rotation)."""
+    return data_root.joinpath(*LOG_DIR, f"{assistant_id}.log")
 
 ErrorCode = Literal["timeout", "crashed", "protocol", "handler_error", "refused", "output_limit",
-                    "unavailable"]
+                    "unavailable", "quota", "stalled"]
 
 
 class SandboxError(Exception):

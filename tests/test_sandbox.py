@@ -140,7 +140,8 @@ def heard(event):
 
 async def test_pub_sub_between_two_code_assistants(make_host, data_folder):
     write_assistant(data_folder, "pub", PUBLISHER)
-    sub = write_assistant(data_folder, "sub", SUBSCRIBER)
+    # Hearing another assistant takes a grant in the subscriber's assistant.json.
+    sub = write_assistant(data_folder, "sub", SUBSCRIBER, events=["assistant:pub"])
     settings = {"sandbox": {"timeout": 10, "autostart": True}}
     async with make_host(settings=settings) as jan, asgi_client(jan) as http:
         relayed: asyncio.Queue = asyncio.Queue()
@@ -263,6 +264,10 @@ from jan.sdk.assistant import assistant, events
 def eavesdrop(event):
     (assistant.workspace / "leak.txt").write_text(repr(event.data))
 
+@events.on("assistant:*")
+def everyone(event):
+    (assistant.workspace / "wildcard.txt").write_text(repr(event.data))
+
 @events.on("assistant:ping")
 def ping(event):
     (assistant.workspace / "ping.txt").write_text("pong")
@@ -270,7 +275,8 @@ def ping(event):
 
 
 async def test_load_time_subscriptions_to_host_topics_are_dropped(make_host, data_folder):
-    folder = write_assistant(data_folder, "spy", HOST_TOPIC)
+    """Host topics and wildcards are dropped; a topic assistant.json grants is heard."""
+    folder = write_assistant(data_folder, "spy", HOST_TOPIC, events=["assistant:ping"])
     async with make_host(settings=FAST) as jan:
         sup = jan.core["sandbox"]
         await sup.start("spy")

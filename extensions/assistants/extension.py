@@ -21,6 +21,7 @@ from jan.sdk.openai_requests import (
 from jan.sdk.openai_shapes import assistant_to_api, page_to_api
 from jan.sdk.storage import check_id
 
+from . import cli
 from .store import FileAssistantStore
 
 
@@ -43,6 +44,13 @@ class AssistantsExtension(Extension):
 
     def _assistants(self) -> Any:
         return self.ctx.services.get("assistants")
+
+    @hookimpl
+    def register_commands(self, register: Any) -> None:
+        register("assistants logs", "Show what an assistant's code printed or logged (-f follows)",
+                 configure=cli.configure_logs, run=cli.run_logs)
+        register("assistants rm", "Delete an assistant and its folder (asks unless --yes)",
+                 configure=cli.configure_rm, run=cli.run_rm)
 
     @hookimpl
     def register_routes(self, register: Any) -> None:

@@ -18,21 +18,18 @@ from jan.sdk.storage import check_id
 INDEX_TEMPLATE = '''"""{name}: this assistant's own code.
 
 It runs in a sandbox (no network, no files but its own folder) and talks to Jan through
-jan.sdk.assistant. Edit and save: the next run uses the new code."""
+jan.sdk.assistant. Edit and save: the next run uses the new code. print() and logging go to
+`jan assistants logs {id}`."""
 
-from jan.sdk.assistant import events, models, thread
-
-SYSTEM = {instructions!r}
+from jan.sdk.assistant import assistant, events, models, thread
 
 
 @events.on("assistant:{id}")
 def reply(event):
-    """A run of this assistant: answer the thread with the assistant's model."""
-    history = thread.messages()
-    answer = models.chat([{{"role": "system", "content": SYSTEM}}, *history])
-    # Anyone subscribed to this assistant's topic (other assistants too) hears about it.
-    events.emit("assistant:{id}", {{"thread_id": event.thread_id, "answer": answer}})
-    return answer  # the run's reply
+    messages = thread.messages()             # the run's thread, oldest first
+    if assistant.instructions:               # "instructions" from assistant.json
+        messages = [{{"role": "system", "content": assistant.instructions}}, *messages]
+    return models.chat(messages)             # becomes the run's assistant message
 '''
 
 
@@ -62,8 +59,7 @@ async def run_new(args: argparse.Namespace, ctx: Context) -> int:
                                  instructions=args.instructions))
     folder = Path(store.folder(assistant_id))
     if args.code:
-        (folder / "index.py").write_text(INDEX_TEMPLATE.format(
-            name=args.name, id=assistant_id, instructions=args.instructions))
+        (folder / "index.py").write_text(INDEX_TEMPLATE.format(name=args.name, id=assistant_id))
         (folder / "requirements.txt").write_text("# one requirement per line, then run "
                                                  f"`jan assistants install {assistant_id}`\n")
     print(f"{assistant_id}\t{folder}")

@@ -8,6 +8,7 @@ calls to the main thread, which runs the handlers. Stdlib only until the sdk is 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -141,6 +142,17 @@ def _register_sdk(sdk_dir: str) -> types.ModuleType:
     return _load("jan.sdk.assistant", os.path.join(sdk_dir, "assistant.py"))
 
 
+def _setup_output() -> None:
+    """print() and logging reach the host (and so the assistant's log file) line by line."""
+    import logging
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def _load_user_code(cfg: dict[str, Any]) -> None:
     import site
 
@@ -153,10 +165,85 @@ def _load_user_code(cfg: dict[str, Any]) -> None:
     _load("__assistant__", os.path.join(folder, "index.py"))
 
 
+NETWORK_BLOCKED = "network access is blocked for assistant code"
+_INFO: dict[str, str] = {}
+
+
+class NetworkBlocked(PermissionError):
+    """Raised (with a clear message) by every way to reach the network inside the sandbox."""
+
+
+def _block_network(layers: dict[str, dict[str, Any]]) -> None:
+    """Name the cause: without this, code sees EACCES from socket() or a DNS failure."""
+    if not any(layers.get(k, {}).get("active") for k in ("seccomp", "netns")):
+        return
+    import errno
+    import socket
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise NetworkBlocked(errno.EACCES, NETWORK_BLOCKED)
+
+    for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr",
+                 "create_connection"):
+        setattr(socket, name, refuse)
+    original = socket.socket.__init__
+
+    def init(self: Any, family: Any = -1, type: Any = -1, proto: Any = -1,
+             fileno: Any = None) -> None:
+        try:
+            original(self, family, type, proto, fileno)
+        except PermissionError:
+            raise NetworkBlocked(errno.EACCES, NETWORK_BLOCKED) from None
+
+    socket.socket.__init__ = init  # type: ignore[method-assign]
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo and len(seen) < 20:
+        item = todo.pop()
+        if isinstance(item, BaseException) and item not in seen:
+            seen.append(item)
+            todo += [item.__cause__, item.__context__, getattr(item, "reason", None)]
+            todo += list(getattr(item, "args", ()))[:3]
+    return seen
+
+
+def _hint(exc: BaseException) -> str:
+    """What the sandbox (not the author's code) has to do with this error, if anything."""
+    chain = _chain(exc)
+    missing = next((e for e in chain if isinstance(e, ModuleNotFoundError)), None)
+    if missing is not None:
+        aid = _INFO.get("assistant_id", "<id>")
+        return (f" (module '{missing.name}' is not installed for this assistant: add it to "
+                f"requirements.txt in its folder, then run `jan assistants install {aid}`)")
+    if any(isinstance(e, NetworkBlocked) for e in chain) and NETWORK_BLOCKED not in str(exc):
+        return f" ({NETWORK_BLOCKED})"
+    return ""
+
+
+def _user_frames(exc: BaseException) -> list[str]:
+    """The traceback's frames in the assistant's own folder, paths relative to it."""
+    folder = _INFO.get("folder", "")
+    lines = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if folder and frame.filename.startswith(folder + os.sep):
+            rel = os.path.relpath(frame.filename, folder)
+            lines.append(f'  File "{rel}", line {frame.lineno}, in {frame.name}')
+            if frame.line:
+                lines.append(f"    {frame.line.strip()}")
+    return lines
+
+
 def _error(exc: BaseException, limit: int = 4000) -> dict[str, Any]:
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip() + _hint(exc)
+    frames = _user_frames(exc)
+    if frames:
+        text += "\nTraceback (most recent call last):\n" + "\n".join(frames[-20:])
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return {"code": -32000, "message": text[:limit], "data": {"traceback": tb[-limit:]}}
+    return {"code": -32000, "message": text[-limit:],
+            "data": {"traceback": (tb + _hint(exc))[-limit:]}}
 
 
 def _probe_checks() -> dict[str, Any]:
@@ -215,6 +302,9 @@ def main(argv: list[str]) -> int:
             result["checks"] = _probe_checks()
             transport.send({"jsonrpc": "2.0", "id": init["id"], "result": result})
             return 0
+        _INFO.update({k: str(cfg.get(k, "")) for k in ("assistant_id", "folder")})
+        _block_network(layers)
+        _setup_output()
         sdk = _register_sdk(cfg["sdk_dir"])
         sdk._bind(transport, {k: cfg.get(k) for k in ("assistant_id", "folder", "workspace")})
         transport.start_reader()

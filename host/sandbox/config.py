@@ -38,6 +38,25 @@ class SandboxSettings(BaseModel):
     allow_spawn: bool = False
     max_message_bytes: int = 8 * 1024 * 1024
     max_output_bytes: int = 1024 * 1024
+    """print()/logging output per call before the worker is stopped (the log's rate cap)."""
+    log_file_bytes: int = 1024 * 1024
+    """Size of ``<data>/logs/assistants/<id>.log`` before it rotates (one ``.1`` kept)."""
+    host_log_burst: int = 20
+    """Server-log lines one worker may cause in a burst; then one per ``host_log_every``."""
+    host_log_every: float = 5.0
+    max_pending_requests: int = 16
+    """Requests a worker may have outstanding at the host; beyond that the host stops reading."""
+    reply_buffer_bytes: int = 1024 * 1024
+    """Replies the host buffers for a worker before waiting for it to read."""
+    write_stall_seconds: float = 10.0
+    """A worker that does not read its pipe for this long (while the host writes) is killed."""
+    model_requests: int = 2
+    """Model calls one worker may have in flight at once."""
+    tokens_per_run: int = 8192
+    """Tokens the models may generate for one run or event, all calls together."""
+    workspace_mb: int = 256
+    """Total size of the workspace (and the worker's temp dir): over it the call is stopped."""
+    workspace_files: int = 10000
     autostart: bool = True
     """Start every code assistant's worker at startup so its subscriptions are live."""
     extra_read_paths: list[str] = Field(default_factory=list)
@@ -49,8 +68,11 @@ class SandboxSettings(BaseModel):
         return cls.model_validate(raw)
 
     def limits(self) -> dict[str, int]:
+        # One file can never be larger than the whole workspace quota.
+        file_mb = min(self.file_size_mb, self.workspace_mb) if self.workspace_mb else \
+            self.file_size_mb
         return {"cpu_seconds": self.cpu_seconds, "memory_mb": self.memory_mb,
-                "open_files": self.open_files, "file_size_mb": self.file_size_mb,
+                "open_files": self.open_files, "file_size_mb": file_mb,
                 "processes": self.processes}
 
 
@@ -108,6 +130,7 @@ def worker_config(settings: SandboxSettings, *, data_root: Path, assistant_id: s
     write = [str(workspace), str(scratch), "/dev/null"]
     return {
         "mode": settings.mode,
+        "host_pid": os.getpid(),
         "required": settings.required,
         "layers": {k: settings.layers.get(k, True) for k in KERNEL_LAYERS},
         "limits": settings.limits(),

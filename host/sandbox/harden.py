@@ -21,6 +21,7 @@ PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 CAP_VERSION_3 = 0x20080522
 
 
@@ -63,6 +64,16 @@ def ensure_session() -> tuple[bool, str]:
         except OSError as exc:
             return False, f"setsid failed: {exc}"
     return True, f"pgid={os.getpgid(0)} sid={os.getsid(0)}"
+
+
+def die_with_host(host_pid: int | None) -> tuple[bool, str]:
+    """SIGKILL this worker when the host goes away, however it ends (even kill -9)."""
+    libc = _libc()
+    if libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0) != 0:
+        return False, f"prctl(PDEATHSIG): {os.strerror(ctypes.get_errno())}"
+    if host_pid and os.getppid() != host_pid:
+        os._exit(3)  # the host died before the request above took effect
+    return True, "killed with the host"
 
 
 def set_rlimits(limits: dict[str, int]) -> tuple[bool, str]:
@@ -235,6 +246,7 @@ def harden(cfg: dict[str, Any], keep_fds: set[int]) -> dict[str, dict[str, Any]]
     step("env", clean_env, cfg.get("env", {}))
     step("fds", close_fds, keep_fds)
     step("process_group", ensure_session)
+    step("parent_death", die_with_host, cfg.get("host_pid"))
     step("rlimits", set_rlimits, cfg.get("limits", {}))
     budget = int(cfg.get("limits", {}).get("processes") or 0)
     existing = count_user_tasks() if budget else None

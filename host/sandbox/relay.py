@@ -3,11 +3,14 @@
 - ``thread.messages``: only the thread of the run being handled (no thread id is taken from the
   worker, so it cannot name another thread).
 - ``models.list`` / ``models.chat``: the host runs the model; streaming pieces go back as
-  ``chunk`` notifications.
+  ``chunk`` notifications. Per worker: at most ``model_requests`` calls in flight, and at most
+  ``tokens_per_run`` generated tokens per run or event, all calls together (``max_tokens`` is
+  lowered to what is left).
 - ``events.emit``: only on ``assistant:<own id>`` and on ``assistant:*`` topics its
   ``assistant.json`` ``events`` list allows; host topics (``message.*``...) never.
-- ``events.subscribe``: other assistants' topics (``assistant:...``) only; never host topics,
-  which would leak other threads' messages.
+- ``events.subscribe``: an assistant hears its own topic and the exact ``assistant:...`` topics
+  its ``assistant.json`` ``events`` list grants; never host topics (they would leak other
+  threads' messages) and never a wildcard (``assistant:*`` would hear every other assistant).
 """
 
 from __future__ import annotations
@@ -39,8 +42,18 @@ def may_emit(assistant: Assistant, topic: str) -> bool:
     return any(fnmatch.fnmatchcase(topic, pattern) for pattern in allowed)
 
 
-def may_subscribe(topic: str) -> bool:
-    return topic.startswith(ASSISTANT_PREFIX) and len(topic) > len(ASSISTANT_PREFIX)
+def may_subscribe(assistant: Assistant, topic: str) -> bool:
+    """Its own topic, or one its (user-written) ``assistant.json`` names exactly."""
+    if not topic.startswith(ASSISTANT_PREFIX) or "*" in topic or topic == ASSISTANT_PREFIX:
+        return False
+    if topic == f"{ASSISTANT_PREFIX}{assistant.id}":
+        return True
+    return isinstance(assistant.events, list) and topic in assistant.events
+
+
+def subscribe_refusal(assistant_id: str, topic: str) -> str:
+    return (f"assistant '{assistant_id}' may not subscribe to '{topic}': only its own topic "
+            "and 'assistant:...' topics listed in its assistant.json \"events\" (no wildcards)")
 
 
 class Relay:
@@ -57,7 +70,7 @@ class Relay:
         if method == "events.emit":
             return await self.emit(worker, params)
         if method == "events.subscribe":
-            return self.subscribe(worker, params)
+            return await self.subscribe(worker, params)
         raise RelayError(f"unknown method {method}", -32601)
 
     def _service(self, name: str) -> Any:
@@ -70,7 +83,8 @@ class Relay:
         thread_id = worker.context.get("thread_id")
         if not thread_id:
             raise RelayError("this event has no thread to read")
-        page = await self._service("messages").list(thread_id, limit=params.limit, order="desc")
+        page = await self._service("messages").list(thread_id, limit=min(params.limit, 100),
+                                                       order="desc")
         return [{"id": m.id, "role": m.role, "content": m.text, "created_at": m.created // 1000}
                 for m in reversed(page.data)]
 
@@ -106,6 +120,22 @@ class Relay:
         return [{"id": e.id, "name": e.name or e.id} for e in entries]
 
     async def chat(self, worker: Worker, params: ChatParams, chunk: Chunk) -> dict[str, Any]:
+        limits = self.sup.settings
+        if worker.model_calls >= limits.model_requests:
+            raise RelayError(f"too many model requests in flight: an assistant may run "
+                             f"{limits.model_requests} at once", DENIED)
+        left = limits.tokens_per_run - worker.tokens_used
+        if left <= 0:
+            raise RelayError(f"this run used up its budget of {limits.tokens_per_run} generated "
+                             "tokens (sandbox setting tokens_per_run)", DENIED)
+        worker.model_calls += 1
+        try:
+            return await self._chat(worker, params, chunk, left)
+        finally:
+            worker.model_calls -= 1
+
+    async def _chat(self, worker: Worker, params: ChatParams, chunk: Chunk,
+                    left: int) -> dict[str, Any]:
         registry, engine = self._service("models"), self._service("inference")
         model_id = await self._preferred(worker, params.model)
         entry = await registry.get(model_id)
@@ -123,8 +153,20 @@ class Relay:
             entry.parameters, assistant_settings(assistant),
             thread_settings(await self._thread(worker), assistant.id), asked,
             messages=messages, **tooling)
-        out = await drain(engine.generate(spec, request),
-                          chunk if params.stream else None)
+        request.max_tokens = min(request.max_tokens or left, left)
+        pieces = 0
+
+        async def on_text(text: str) -> None:
+            nonlocal pieces
+            pieces += 1
+            worker.tokens_used += 1  # one delta per sampled token (usage may lag)
+            if params.stream:
+                await chunk(text)
+
+        out = await drain(engine.generate(spec, request), on_text)
+        if out.done is not None:
+            # The engine's own count is exact; the per-delta count only bounds a cut stream.
+            worker.tokens_used += out.usage.completion_tokens - pieces
         calls = [{"id": c.id, "type": "function",
                   "function": {"name": c.name, "arguments": c.arguments}}
                  for c in out.tool_calls]
@@ -143,8 +185,8 @@ class Relay:
         payload = {"source": worker.assistant_id, "data": params.data, "hops": hops}
         await self.sup.events.emit(params.topic, payload)
 
-    def subscribe(self, worker: Worker, params: SubscribeParams) -> None:
-        if not may_subscribe(params.topic):
-            raise RelayError(f"assistants may only subscribe to 'assistant:...' topics, "
-                             f"not '{params.topic}'", DENIED)
+    async def subscribe(self, worker: Worker, params: SubscribeParams) -> None:
+        assistant = await self.sup.assistant(worker.assistant_id)
+        if not may_subscribe(assistant, params.topic):
+            raise RelayError(subscribe_refusal(worker.assistant_id, params.topic), DENIED)
         self.sup.subscribe(worker.assistant_id, params.topic)

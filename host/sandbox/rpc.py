@@ -124,8 +124,10 @@ def encode(obj: dict[str, Any]) -> bytes:
 class Channel:
     """The host's end of the two pipes: capped line reads, whole-line writes."""
 
-    def __init__(self, read_fd: int, write_fd: int, *, max_bytes: int) -> None:
+    def __init__(self, read_fd: int, write_fd: int, *, max_bytes: int,
+                 buffer_bytes: int = 1024 * 1024) -> None:
         self.read_fd, self.write_fd, self.max_bytes = read_fd, write_fd, max_bytes
+        self.buffer_bytes = buffer_bytes
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self._read_transport: asyncio.BaseTransport | None = None
@@ -139,6 +141,8 @@ class Channel:
             os.fdopen(self.read_fd, "rb", buffering=0))
         transport, protocol = await loop.connect_write_pipe(
             lambda: asyncio.streams.FlowControlMixin(), os.fdopen(self.write_fd, "wb", 0))
+        # drain() waits once this much is buffered for a worker that is not reading.
+        transport.set_write_buffer_limits(high=self.buffer_bytes)
         self.writer = asyncio.StreamWriter(transport, protocol, None, loop)
 
     async def read(self) -> WorkerRequest | WorkerResponse | None:
@@ -159,6 +163,11 @@ class Channel:
         assert self.writer is not None
         self.writer.write(encode(obj))
         await self.writer.drain()
+
+    def send_nowait(self, obj: dict[str, Any]) -> None:
+        """Queue a small message without waiting for the worker to read it."""
+        assert self.writer is not None
+        self.writer.write(encode(obj))
 
     def close(self) -> None:
         if self.writer is not None:

@@ -5,7 +5,12 @@ deny is what lets code leave the sandbox: every new socket (IP, packet, netlink 
 a pathname UNIX socket such as a session bus or docker.sock is a door out of the sandbox;
 ``socketpair`` stays, asyncio's self-pipe needs it), ptrace and cross-process
 memory access, namespaces and mounts, kernel modules/bpf/perf, io_uring (it can open sockets
-behind seccomp's back), signals to other processes, and (unless allowed) new processes.
+behind seccomp's back), signals to other processes, every call that acts on *another* process
+(``prlimit64`` on the host would lower its open-file or CPU limit; scheduling, priority, I/O
+priority, memory placement and robust-list reads likewise) and (unless allowed) new processes.
+Those per-process calls stay allowed on this process through pid 0 (what glibc's ``setrlimit``,
+``os.sched_setaffinity(0, ...)`` and ``os.setpriority(PRIO_PROCESS, 0, ...)`` pass); a non-zero
+pid is refused even when it is our own (one comparison per argument is all libseccomp allows).
 Denied calls fail with EPERM/EACCES so user code sees a clear ``PermissionError``.
 """
 
@@ -38,7 +43,16 @@ DENIED = (
     "open_by_handle_at", "name_to_handle_at", "fanotify_init", "settimeofday", "clock_settime",
     "clock_adjtime", "adjtimex", "syslog", "mknod", "mknodat", "setsid", "setpgid", "vhangup",
     "iopl", "ioperm", "personality", "lookup_dcookie", "uselib", "nfsservctl",
+    "process_madvise", "process_mrelease",
 )
+# (syscall, index of its pid argument): allowed only with pid 0 (this process).
+SELF_ONLY = (
+    ("prlimit64", 0), ("sched_setaffinity", 0), ("sched_setscheduler", 0),
+    ("sched_setparam", 0), ("sched_setattr", 0), ("migrate_pages", 0), ("move_pages", 0),
+    ("get_robust_list", 0), ("setpriority", 1), ("ioprio_set", 1),
+)
+PRIO_PROCESS = 0
+IOPRIO_WHO_PROCESS = 1
 NO_SPAWN = ("fork", "vfork", "execve", "execveat")
 
 
@@ -127,6 +141,11 @@ def install(*, allow_spawn: bool = False) -> dict[str, object]:
         flt.deny("socketpair", eacces, (0, CMP_NE, AF_UNIX, 0))
         for name in DENIED:
             flt.deny(name, eperm)
+        for name, arg in SELF_ONLY:
+            flt.deny(name, eperm, (arg, CMP_NE, 0, 0))
+        # ...and priorities by process only (not by process group or by user).
+        flt.deny("setpriority", eperm, (0, CMP_NE, PRIO_PROCESS, 0))
+        flt.deny("ioprio_set", eperm, (0, CMP_NE, IOPRIO_WHO_PROCESS, 0))
         # Signals only to ourselves: the host, siblings and other sandboxes are out of reach.
         for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
             flt.deny(name, eperm, (0, CMP_NE, pid, 0))

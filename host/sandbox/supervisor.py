@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from jan.sdk.events import DATA_CHANGED
+from jan.sdk.events import ASSISTANT_DELETED, ASSISTANT_UPDATED, DATA_CHANGED
 from jan.sdk.models import Assistant
 from jan.sdk.sandbox import (
     ENV_DIR,
@@ -32,7 +32,7 @@ from jan.sdk.storage import Folder, UnsafePath, check_id
 
 from .config import SandboxSettings
 from .probe import IsolationReport, level_of, meets, probe
-from .relay import ASSISTANT_PREFIX, MAX_HOPS, Relay, may_subscribe
+from .relay import ASSISTANT_PREFIX, MAX_HOPS, Relay, may_subscribe, subscribe_refusal
 from .reply import apply_reply
 from .worker import Worker
 
@@ -57,7 +57,10 @@ class Supervisor:
         self._probe_thread.start()
         self._closed = False
         self._started = False
-        self._watch = events.on(DATA_CHANGED, self._on_data_changed) if events else None
+        self._watches = [events.on(DATA_CHANGED, self._on_data_changed),
+                         events.on(ASSISTANT_DELETED, self._on_assistant_changed),
+                         events.on(ASSISTANT_UPDATED, self._on_assistant_changed)
+                         ] if events else []
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop()
             self._ensure_started()
@@ -147,17 +150,17 @@ class Supervisor:
             self._workers.pop(assistant_id, None)
             raise SandboxError("refused", "strict sandbox mode: required isolation "
                                f"{sorted(set(self.settings.required) - active)} unavailable")
-        self._load_subscriptions(assistant_id, info.get("subscriptions"))
+        await self._load_subscriptions(assistant_id, info.get("subscriptions"))
         return worker
 
-    def _load_subscriptions(self, assistant_id: str, topics: Any) -> None:
+    async def _load_subscriptions(self, assistant_id: str, topics: Any) -> None:
         """What the (untrusted) worker asked for at load time, under the relay's rule."""
+        assistant = await self.assistant(assistant_id)
         for topic in topics if isinstance(topics, list) else []:
-            if isinstance(topic, str) and may_subscribe(topic):
+            if isinstance(topic, str) and may_subscribe(assistant, topic):
                 self.subscribe(assistant_id, topic)
             else:
-                self.log.warning("assistant %s may not subscribe to %r: dropped "
-                                 "(only 'assistant:...' topics)", assistant_id, topic)
+                self.log.warning("%s: dropped", subscribe_refusal(assistant_id, str(topic)[:200]))
 
     @staticmethod
     def active_layers(worker: Worker) -> set[str]:
@@ -177,14 +180,26 @@ class Supervisor:
             if self.has_code(assistant_id) and not self._closed:
                 await self._worker(assistant_id)
 
+    async def end(self, assistant_id: str, reason: str) -> None:
+        """Kill the worker now, even mid-call (the call fails with ``reason``)."""
+        self._unsubscribe(assistant_id)
+        worker = self._workers.pop(assistant_id, None)
+        if worker is not None:
+            await worker.stop(reason)
+
     async def _call(self, assistant_id: str, topic: str, data: Any, context: dict[str, Any],
                     timeout: float | None) -> tuple[Any, Worker]:
         async with self._lock(assistant_id):
             worker = await self._worker(assistant_id)
             try:
                 value = await worker.call(topic, data, context, timeout or self.settings.timeout)
+            except SandboxError as exc:
+                # The author's traceback (index.py lines) in the server log too, rate-limited.
+                worker.host_log(logging.WARNING, "assistant %s failed on %s: %s",
+                                assistant_id, topic, exc.message)
+                raise
             finally:
-                if not worker.alive:
+                if self._workers.get(assistant_id) is worker and not worker.alive:
                     self._workers.pop(assistant_id, None)
             return value, worker
 
@@ -225,15 +240,22 @@ class Supervisor:
     async def _deliver(self, assistant_id: str, topic: str, payload: dict[str, Any]) -> None:
         context = {"kind": "event", "source": str(payload.get("source", "host")),
                    "hops": int(payload.get("hops", 0))}
-        try:
+        with contextlib.suppress(SandboxError):  # logged by _call
             await self._call(assistant_id, topic, payload.get("data"), context, None)
-        except SandboxError as exc:
-            self.log.warning("assistant %s failed on %s: %s", assistant_id, topic, exc.message)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        # Every background outcome is retrieved: no "Task exception was never retrieved".
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        self.log.warning("sandbox: %s", exc.message if isinstance(exc, SandboxError) else
+                         f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ lifecycle
     def _ensure_started(self) -> None:
@@ -273,10 +295,20 @@ class Supervisor:
                                                   and self.has_code(assistant_id)):
                 self._spawn(self.restart(assistant_id))
 
+    async def _on_assistant_changed(self, topic: str, payload: Any) -> None:
+        """Deleted: its worker ends now. Updated (grants, model): a fresh worker next time."""
+        assistant_id = payload.get("id") if isinstance(payload, dict) else None
+        if not isinstance(assistant_id, str) or assistant_id not in self._workers:
+            return
+        if topic == ASSISTANT_DELETED:
+            await self.end(assistant_id, f"assistant '{assistant_id}' was deleted")
+        else:
+            self._spawn(self.restart(assistant_id))
+
     async def close(self) -> None:
         self._closed = True
-        if self._watch is not None:
-            self._watch.dispose()
+        for watch in self._watches:
+            watch.dispose()
         for task in list(self._tasks):
             task.cancel()
         for assistant_id in list(self._subs):

@@ -1,8 +1,14 @@
 """One sandboxed worker process: spawn, talk RPC, enforce deadlines and output caps, kill.
 
 The worker runs in its own session (process group), so killing it kills anything it managed to
-start. Any failure (crash, deadline, protocol violation, output flood) fails the pending call
-with a ``SandboxError`` carrying a clear message, and the worker is never reused.
+start. Any failure (crash, deadline, protocol violation, output flood, a pipe it stopped reading,
+a workspace over quota) fails the pending call with a ``SandboxError`` carrying a clear message,
+and the worker is never reused.
+
+Between calls the whole process group is frozen (SIGSTOP, SIGCONT at the next call) and every
+host request it still had in flight is cancelled: nothing an assistant started (a background
+thread calling the model, a spinning loop) outlives the run that started it. Requests that
+arrive while no call is active are refused.
 """
 
 from __future__ import annotations
@@ -18,38 +24,18 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ValidationError
 
 from jan.sdk.sandbox import WORKSPACE, SandboxError
 
 from .config import SandboxSettings, bootstrap_path, worker_config
-from .rpc import PARAMS, Channel, ProtocolError, WorkerRequest, WorkerResponse
+from .logs import AssistantLog, RateLimitedLog, log_path
+from .quota import INTERVAL, over_quota
+from .rpc import Channel, ProtocolError, WorkerRequest, WorkerResponse
+from .serving import Chunk, Handler, RelayError, answer, describe_exit
 
-Chunk = Callable[[str], Awaitable[None]]
-Handler = Callable[["Worker", str, BaseModel, Chunk], Awaitable[Any]]
-
-
-class RelayError(Exception):
-    """A worker request the host refuses (sent back as a JSON-RPC error)."""
-
-    def __init__(self, message: str, code: int = -32000) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        sig = signal.Signals(-code)
-        hint = {signal.SIGXCPU: " (CPU time limit)", signal.SIGSYS: " (forbidden syscall)",
-                signal.SIGSEGV: " (crashed)", signal.SIGKILL: " (killed)"}.get(sig, "")
-        return f"terminated by {sig.name}{hint}"
-    return f"exited with status {code}"
+__all__ = ["Chunk", "RelayError", "Worker"]
 
 
 class Worker:
@@ -66,10 +52,18 @@ class Worker:
         self.output_tail: collections.deque[bytes] = collections.deque(maxlen=16)
         self.output_bytes = 0
         self.started_at = 0.0
+        self.busy = False  # in init or a call: only then may the worker ask the host anything
+        self.frozen = False
+        self.model_calls = 0  # in flight (relay)
+        self.tokens_used = 0  # by the current call (relay)
+        self.logfile = AssistantLog(log_path(data_root, assistant_id), settings.log_file_bytes)
+        self.host_log = RateLimitedLog(log, settings.host_log_burst, settings.host_log_every)
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._serving: set[asyncio.Task[Any]] = set()
         self._scratch: str | None = None
+        self._workspace: Path | None = None
 
     @property
     def alive(self) -> bool:
@@ -83,6 +77,7 @@ class Worker:
         workspace = self.folder / WORKSPACE
         if not probe:
             workspace.mkdir(parents=True, exist_ok=True)
+            self._workspace = workspace
         self._scratch = tempfile.mkdtemp(prefix=f"jan-sandbox-{self.assistant_id[:40]}-")
         cfg = worker_config(self.settings, data_root=self.data_root,
                             assistant_id=self.assistant_id, folder=self.folder,
@@ -102,10 +97,12 @@ class Worker:
             os.close(from_worker_w)
         self.started_at = time.monotonic()
         self.channel = Channel(from_worker_r, to_worker_w,
-                               max_bytes=self.settings.max_message_bytes)
+                               max_bytes=self.settings.max_message_bytes,
+                               buffer_bytes=self.settings.reply_buffer_bytes)
         await self.channel.open()
         self._spawn(self._read_loop())
         self._spawn(self._drain_output())
+        self.busy = True
         try:
             self.info = await asyncio.wait_for(self.request("init", cfg),
                                                self.settings.start_timeout)
@@ -115,12 +112,48 @@ class Worker:
         except SandboxError:
             await self.kill(self.failure or SandboxError("crashed", "worker failed to start"))
             raise
+        finally:
+            self.busy = False
+        if not probe:
+            self.freeze()
         return self.info
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        # Retrieve every outcome here: no "Task exception was never retrieved" noise.
+        self._tasks.discard(task)
+        self._serving.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.host_log(logging.WARNING, "assistant %s worker task failed: %r",
+                          self.assistant_id, task.exception())
+
+    # ------------------------------------------------------------------ freeze between calls
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
+
+    def freeze(self) -> None:
+        """Stop every process of the worker until the next call (no CPU, no requests)."""
+        self._signal_group(signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        self._signal_group(signal.SIGCONT)
+        self.frozen = False
+
+    def _end_call(self) -> None:
+        """The call returned: cancel what it left running at the host, then freeze."""
+        self.busy = False
+        for task in list(self._serving):
+            task.cancel()
+        if self.alive:
+            self.freeze()
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
         if self.failure is not None:
@@ -141,7 +174,15 @@ class Worker:
     async def call(self, topic: str, data: Any, context: dict[str, Any],
                    timeout: float) -> Any:
         """Run the handlers for ``topic``; kill the whole worker if it overruns ``timeout``."""
-        self.context, self.output_bytes = context, 0
+        why = await asyncio.to_thread(self._quota_check)
+        if why:
+            raise SandboxError("quota", why)
+        self.context, self.output_bytes, self.tokens_used = context, 0, 0
+        what = context.get("run_id") or f"event {topic} from {context.get('source', 'host')}"
+        self.logfile.note(f"--- {what}")
+        self.busy = True
+        self.thaw()
+        watch = self._spawn(self._watch_quota())
         try:
             reply = await asyncio.wait_for(
                 self.request("call", {"topic": topic, "data": data, "context": context}), timeout)
@@ -153,9 +194,31 @@ class Worker:
             # The handler may still be running: this worker cannot be trusted to be idle.
             await asyncio.shield(self.kill(SandboxError("crashed", "the call was cancelled")))
             raise
+        except SandboxError as exc:
+            self.logfile.note(f"failed: {exc.message}")
+            raise
         finally:
+            watch.cancel()
             self.context = {}
+            self._end_call()
         return reply.get("value") if isinstance(reply, dict) else None
+
+    # ------------------------------------------------------------------ workspace quota
+    def _quota_check(self) -> str | None:
+        roots = [p for p in (self._workspace, Path(self._scratch) if self._scratch else None)
+                 if p is not None]
+        if not roots:
+            return None
+        return over_quota(roots, self.settings.workspace_mb * 1024 * 1024,
+                          self.settings.workspace_files)
+
+    async def _watch_quota(self) -> None:
+        while self.alive:
+            await asyncio.sleep(INTERVAL)
+            why = await asyncio.to_thread(self._quota_check)
+            if why:
+                await self.kill(SandboxError("quota", f"stopped: {why}"))
+                return
 
     async def _read_loop(self) -> None:
         assert self.channel is not None
@@ -163,8 +226,15 @@ class Worker:
             while (msg := await self.channel.read()) is not None:
                 if isinstance(msg, WorkerResponse):
                     self._resolve(msg)
+                elif not self.busy:
+                    self._refuse(msg, "assistant code may only call the host while it handles "
+                                 "a run or an event (the call has returned)")
                 else:
-                    self._spawn(self._serve(msg))
+                    # Backpressure: past the cap, stop reading until one request is done.
+                    while len(self._serving) >= self.settings.max_pending_requests:
+                        await asyncio.wait(set(self._serving),
+                                           return_when=asyncio.FIRST_COMPLETED)
+                    self._serving.add(self._spawn(self._serve(msg)))
             await self._exited()
         except ProtocolError as exc:
             await self.kill(SandboxError("protocol", f"assistant worker broke the protocol: {exc}"))
@@ -179,6 +249,8 @@ class Worker:
             return
         if msg.error is not None:
             fut.set_exception(SandboxError("handler_error", msg.error.message))
+            detail = msg.error.data.get("traceback") if isinstance(msg.error.data, dict) else None
+            self.logfile.note(str(detail or msg.error.message))
         else:
             fut.set_result(msg.result)
 
@@ -188,32 +260,43 @@ class Worker:
                               "params": {"id": req.id, "text": text}})
 
         try:
-            params = PARAMS[req.method].model_validate(req.params)
-            result = await self.handler(self, req.method, params, chunk)
-            reply: dict[str, Any] = {"result": result}
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ()))
-            reply = {"error": {"code": -32602, "message": f"invalid params: {where}: {err['msg']}"}}
-        except RelayError as exc:
-            reply = {"error": {"code": exc.code, "message": str(exc)}}
-        except SandboxError as exc:
-            reply = {"error": {"code": -32000, "message": exc.message}}
+            reply = await answer(self.handler, self, req, chunk)
+        except asyncio.CancelledError:
+            # The call that made this request returned: tell the waiting thread, then stop.
+            self._refuse(req, "cancelled: the run or event that made this request has ended")
+            raise
         except Exception as exc:  # noqa: BLE001 - the worker gets a message, never a traceback
-            self.log.exception("sandbox relay %s failed", req.method)
+            self.host_log(logging.ERROR, "sandbox relay %s for assistant %s failed: %r",
+                          req.method, self.assistant_id, exc)
             reply = {"error": {"code": -32000, "message": f"host error: {type(exc).__name__}"}}
         await self._send({"jsonrpc": "2.0", "id": req.id, **reply})
 
-    async def _send(self, obj: dict[str, Any]) -> None:
+    def _refuse(self, req: WorkerRequest, message: str) -> None:
+        """Answer without waiting: the worker is (about to be) frozen and cannot read now."""
         if self.channel is not None and self.failure is None:
             with contextlib.suppress(BrokenPipeError, ConnectionError, RuntimeError):
-                await self.channel.send(obj)
+                self.channel.send_nowait({"jsonrpc": "2.0", "id": req.id,
+                                          "error": {"code": -32000, "message": message}})
+
+    async def _send(self, obj: dict[str, Any]) -> None:
+        if self.channel is None or self.failure is not None:
+            return
+        stall = self.settings.write_stall_seconds
+        try:
+            await asyncio.wait_for(self.channel.send(obj), stall)
+        except TimeoutError:
+            await self.kill(SandboxError(
+                "stalled", f"assistant worker stopped reading its pipe for {stall:g}s and was "
+                "stopped"))
+        except (BrokenPipeError, ConnectionError, RuntimeError):
+            pass
 
     async def _drain_output(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         while chunk := await self.proc.stdout.read(65536):
             self.output_bytes += len(chunk)
             self.output_tail.append(chunk[-512:])
+            self.logfile.write(chunk)
             if self.output_bytes > self.settings.max_output_bytes:
                 await self.kill(SandboxError(
                     "output_limit", f"assistant code wrote more than "
@@ -230,7 +313,7 @@ class Worker:
         tail = self.output().strip().splitlines()[-3:]
         detail = f": {' | '.join(tail)}" if tail else ""
         await self.kill(SandboxError(
-            "crashed", f"assistant worker {_describe_exit(self.proc.returncode)}{detail}"))
+            "crashed", f"assistant worker {describe_exit(self.proc.returncode)}{detail}"))
 
     async def kill(self, reason: SandboxError | None = None) -> None:
         """Kill the whole process group and fail everything pending with ``reason``."""
@@ -254,10 +337,12 @@ class Worker:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
-    async def stop(self) -> None:
-        """Ask politely, then kill."""
+    async def stop(self, reason: str = "assistant worker was stopped") -> None:
+        """Ask politely (bounded: a worker that does not read is not waited for), then kill."""
         if self.alive and self.channel is not None:
+            self.thaw()
             with contextlib.suppress(Exception):
-                await self.channel.send({"jsonrpc": "2.0", "method": "shutdown"})
+                await asyncio.wait_for(
+                    self.channel.send({"jsonrpc": "2.0", "method": "shutdown"}), 1)
                 await asyncio.wait_for(self.proc.wait(), 1)  # type: ignore[union-attr]
-        await self.kill(SandboxError("crashed", "assistant worker was stopped"))
+        await self.kill(SandboxError("crashed", reason))
