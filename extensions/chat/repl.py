@@ -66,8 +66,7 @@ class Repl:
         loop.add_signal_handler(signal.SIGINT, self._on_sigint)
         try:
             if first_thread:
-                if not await self.resume(first_thread):
-                    return 1
+                await self.resume(first_thread)  # a ChatError here ends the command
             self._banner()
             await self._loop()
         finally:
@@ -181,7 +180,8 @@ class Repl:
         try:
             return await handler(arg.strip())
         except ChatError as exc:
-            self.error(str(exc))
+            # In a terminal a mistyped id is feedback, not a failure of the session.
+            self.info(f"error: {exc}") if self.interactive else self.error(str(exc))
         except httpx.HTTPError as exc:
             self.error(f"lost the server: {exc}")
         return None
@@ -221,11 +221,7 @@ class Repl:
                 self.info("no thread to resume")
                 return False
             thread_id = page["data"][0]["id"]
-        try:
-            thread, messages = await load_thread(self.client, thread_id)
-        except ChatError as exc:
-            self.error(str(exc))
-            return False
+        thread, messages = await load_thread(self.client, thread_id)
         self.history = [{"role": m["role"], "content": message_text(m)} for m in messages
                         if m.get("role") in ("user", "assistant") and message_text(m)]
         self.saver.thread_id, self.last_reply_id = thread["id"], None
