@@ -87,3 +87,11 @@ def server_url(data_folder: str | os.PathLike[str] | None, explicit: str | None 
         url = connect_url(*configured_bind(host_settings))
     url = url.rstrip("/")
     return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def client_key(explicit: str | None, host_settings: dict[str, Any] | None) -> str | None:
+    """The bearer key a client sends: ``--api-key``, ``$JAN_API_KEY``, ``server.api_key``."""
+    if explicit or os.environ.get("JAN_API_KEY"):
+        return explicit or os.environ.get("JAN_API_KEY")
+    server = (host_settings or {}).get("server")
+    return server.get("api_key") if isinstance(server, dict) else None

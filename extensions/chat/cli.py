@@ -10,7 +10,6 @@ chats, with a warning.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from jan.sdk.server_address import server_url
+from jan.sdk.server_address import client_key, server_url
 
 from .chat_client import ChatError, Reply, ThreadSaver, check_model, stream_reply
 from .repl import Repl
@@ -50,14 +49,6 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
     _connection(parser)
 
 
-def _api_key(args: argparse.Namespace, ctx: Any) -> str | None:
-    if args.api_key or os.environ.get("JAN_API_KEY"):
-        return args.api_key or os.environ.get("JAN_API_KEY")
-    settings = getattr(ctx, "host_settings", None) or {}
-    server = settings.get("server") if isinstance(settings, dict) else None
-    return server.get("api_key") if isinstance(server, dict) else None
-
-
 def _base_url(args: argparse.Namespace, ctx: Any) -> str:
     data = getattr(ctx, "data", None)
     return server_url(data.root if data is not None else None, args.url,
@@ -67,7 +58,7 @@ def _base_url(args: argparse.Namespace, ctx: Any) -> str:
 @asynccontextmanager
 async def _client(args: argparse.Namespace, ctx: Any) -> AsyncIterator[httpx.AsyncClient]:
     base = _base_url(args, ctx)
-    key = _api_key(args, ctx)
+    key = client_key(args.api_key, getattr(ctx, "host_settings", None))
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     timeout = httpx.Timeout(10.0, read=None)  # a long reply is not a timeout
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout) as client:
