@@ -140,7 +140,7 @@ class ExtensionHost:
     def _fail(self, rec: Record, reason: str) -> None:
         rec.state, rec.reason = "failed", reason
         rec.ready.set()
-        log.error("extension %s failed: %s", rec.id, reason)
+        log.error("extension %s failed: %s", rec.id, reason, extra={"extension": rec.id})
 
     def plan(self) -> list[str]:
         """Check versions, dependencies and cycles; return ids in activation order."""

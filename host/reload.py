@@ -160,7 +160,7 @@ class Reloader:
         except BaseException as exc:  # noqa: BLE001 - a broken edit must not stop serving
             rec.candidate = old_candidate
             rec.reason = f"reload failed, still serving the previous version: {_describe(exc)}"
-            log.error("extension %s: %s", ext_id, rec.reason)
+            log.error("extension %s: %s", ext_id, rec.reason, extra={"extension": ext_id})
             return False
         rec.state = "reloading"
         rec.ready.clear()
@@ -181,7 +181,11 @@ class Reloader:
                     rec.reason = f"reload failed, still serving the previous version: {reason}"
                 else:
                     rec.reason = f"reload failed and the previous version failed too: {reason}"
-            log.info("reloaded %s (%s)", ext_id, "ok" if ok else "kept previous")
+            if ok:
+                log.info("extension %s reloaded (version %s)", ext_id, rec.manifest.version,
+                         extra={"extension": ext_id})
+            else:
+                log.error("extension %s: %s", ext_id, rec.reason, extra={"extension": ext_id})
             return ok
         finally:
             if rec.state == "reloading":

@@ -30,6 +30,7 @@ from jan.sdk.server_address import (
 )
 from jan.sdk.storage import atomic_write_json
 
+from . import extension_logs
 from .app import require_key_for
 from .config import load_settings, resolve_data_folder
 from .runtime import Jan
@@ -97,6 +98,7 @@ def serve(*, data_folder: str | None, host: str | None = None, port: int | None 
 
 
 def _run(folder: Path, host: str, port: int, api_key: str | None, reload_bundled: bool) -> int:
+    extension_logs.install(folder)
     jan = Jan(folder, api_key=api_key, watch=True, watch_bundled=reload_bundled)
     require_key_for(host, jan.api_key)
     config = uvicorn.Config(
