@@ -122,7 +122,10 @@ class Repl:
 
     async def turn(self, text: str) -> None:
         self.history.append({"role": "user", "content": text})
+        new = self.saver.thread_id is None
         await self.saver.save_user(text, self.model)
+        if new and self.saver.thread_id and self.interactive:
+            self.info(f"(saved as thread {self.saver.thread_id})")
         await self._answer()
 
     async def _answer(self) -> None:
