@@ -12,9 +12,18 @@ import re
 import pytest
 from cli_fixtures import JAN, OTHER_MODEL, jan, messages_of, text_of
 from cli_fixtures import served as served  # noqa: F401 - the module-scoped server fixture
+from conftest import need
 
-pexpect = pytest.importorskip("pexpect")
+try:
+    import pexpect
+except ImportError:  # in the test extra; reported by the fixture below
+    pexpect = None
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _needs_pexpect() -> None:
+    need(pexpect is not None, "pexpect is not installed (pip install -e '.[test]')")
 PROMPT = ">>> "
 
 
