@@ -11,6 +11,7 @@ declaring it in its manifest still works: then every extension is imported to fi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -50,8 +51,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help=HOST_COMMANDS["serve"],
                            description="Start the OpenAI-compatible API server.")
     _global_options(serve, top=False)
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=1337, help="port (default 1337)")
+    serve.add_argument("--host", default=None, help="bind address (default: $JAN_HOST, "
+                       "settings.json server.host, or 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: $JAN_PORT, "
+                       "settings.json server.port, or 1337)")
     serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (or $JAN_API_KEY)")
     serve.add_argument("--reload", action="store_true",
                        help="also watch the bundled extensions folder (extension development)")
@@ -210,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `jan ... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from jan.sdk.extension import Disposable, Handler
 from jan.sdk.storage import Folder
 
 from .events import EventBus
+from .models_api import ModelCalls
 from .services import ScopedServices, ServiceRegistry
 
 log = logging.getLogger("jan.host.context")
@@ -48,6 +49,7 @@ class ExtensionContext:
         self.storage = data.sub("storage", extension_id)
         self.events = ScopedEvents(bus, extension_id, self.add)
         self.services = ScopedServices(services, extension_id, self.add)
+        self.models = ModelCalls(self.services)
         self._exports = exports
         self.collect = collect
         self._disposables: list[Disposable] = []

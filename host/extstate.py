@@ -80,7 +80,7 @@ class Record:
     def fail(self, reason: str) -> None:
         self._to(ExtState.FAILED, reason)
         self.ready.set()
-        log.error("extension %s failed: %s", self.id, reason)
+        log.error("extension %s failed: %s", self.id, reason, extra={"extension": self.id})
 
     def disable(self, reason: str) -> None:
         self._to(ExtState.DISABLED, reason)

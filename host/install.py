@@ -7,10 +7,12 @@ Python dependencies in ``.deps/`` inside it, and only then renamed into place as
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from . import HOST_API_VERSION
@@ -18,6 +20,8 @@ from .discovery import MANIFEST
 from .manifest import ID_PATTERN, Manifest, ManifestError, load_manifest, satisfies
 
 DEPS = ".deps"
+PYPROJECT = "pyproject.toml"
+HOST_DISTS = {"jan", "jan-py"}  # the host itself: already here, never installed into .deps
 
 
 class InstallError(Exception):
@@ -63,7 +67,9 @@ def install(source: str, extensions_dir: Path) -> Manifest:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=extensions_dir))
     try:
         path = Path(source)
-        if path.is_dir():
+        if path.is_dir() and not (path / MANIFEST).is_file() and (path / PYPROJECT).is_file():
+            manifest = _install_project(path, staging)
+        elif path.is_dir():
             shutil.copytree(path, staging, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__", ".git", DEPS))
             manifest = _validate(staging)
@@ -90,6 +96,38 @@ def install(source: str, extensions_dir: Path) -> Manifest:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _install_project(project: Path, staging: Path) -> Manifest:
+    """A Python project folder (``pyproject.toml`` + a package holding the manifest): install
+    the package folder itself, offline, and its declared dependencies into ``.deps``."""
+    package_dir = _find_manifest_dir(project)
+    shutil.copytree(package_dir, staging, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", ".git", DEPS))
+    manifest = _validate(staging)
+    try:
+        project_meta = tomllib.loads((project / PYPROJECT).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InstallError(f"{project / PYPROJECT}: {exc}") from None
+    declared = (project_meta.get("project") or {}).get("dependencies") or []
+    wanted = [*manifest.requirements, *(d for d in declared if _dist_name(d) not in HOST_DISTS)]
+    if wanted:
+        _pip("install", "--quiet", "--target", str(staging / DEPS), *wanted)
+    return manifest
+
+
+def _dist_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def hand_written(ext_id: str, extensions_dir: Path) -> list[Path]:
+    """Folders of ``ext_id`` that ``install`` did not make (it names them ``<id>-<version>``)."""
+    found = []
+    for folder in _installed(extensions_dir, ext_id):
+        manifest = load_manifest(folder / MANIFEST)
+        if folder.name != f"{manifest.id}-{manifest.version}":
+            found.append(folder)
+    return found
 
 
 def _installed(extensions_dir: Path, ext_id: str) -> list[Path]:

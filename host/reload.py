@@ -162,7 +162,7 @@ class Reloader:
             rec.candidate = old_candidate
             rec.reason = ("reload failed, still serving the previous version: "
                           f"{describe_exception(exc)}")
-            log.error("extension %s: %s", ext_id, rec.reason)
+            log.error("extension %s: %s", ext_id, rec.reason, extra={"extension": ext_id})
             return False
         rec.begin_reload()
         dependents: list[str] = []
@@ -182,7 +182,11 @@ class Reloader:
                     rec.reason = f"reload failed, still serving the previous version: {reason}"
                 else:
                     rec.reason = f"reload failed and the previous version failed too: {reason}"
-            log.info("reloaded %s (%s)", ext_id, "ok" if ok else "kept previous")
+            if ok:
+                log.info("extension %s reloaded (version %s)", ext_id, rec.manifest.version,
+                         extra={"extension": ext_id})
+            else:
+                log.error("extension %s: %s", ext_id, rec.reason, extra={"extension": ext_id})
             return ok
         finally:
             rec.end_reload()

@@ -84,6 +84,17 @@ class Services(Protocol):
 
 
 @runtime_checkable
+class Models(Protocol):
+    async def chat(self, messages: Any, model: str | None = None, *, stream: bool = False,
+                   **params: Any) -> Any:
+        """Call a model in one line. ``messages`` is a prompt string or a list of
+        ``{"role", "content"}`` dicts; ``model`` defaults to the default model; ``params`` are
+        generation parameters (``max_tokens``, ``temperature``, ``stop``...) over the model's
+        ``model.json`` defaults. Returns the reply's text, or with ``stream=True`` an async
+        iterator of text pieces. Errors are ``jan.sdk`` ``ApiError``s (e.g. ``NotFound``)."""
+
+
+@runtime_checkable
 class Context(Protocol):
     """What ``activate(ctx)`` receives."""
 
@@ -97,6 +108,8 @@ class Context(Protocol):
     """The whole data folder (confined: no path can escape it)."""
     events: EventBus
     services: Services
+    models: Models
+    """``await ctx.models.chat("Hi", model=...)``: a model reply without any HTTP."""
     host_settings: dict[str, Any]
     """The parsed ``settings.json`` (read-only view)."""
 

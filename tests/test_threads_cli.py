@@ -23,7 +23,7 @@ def test_list_export_import_round_trip(tmp_path):
     assert listed.returncode == 0, listed.stderr
     rows = [line.split("\t") for line in listed.stdout.splitlines()]
     assert [r[0] for r in rows] == ["jan_1717838400", "jan_1717752000", "jan_1717666232"]
-    assert rows[2][2] == "Explain quantum computing"
+    assert rows[2][2] == "5 messages" and rows[2][3] == "Explain quantum computing"
 
     md = jan(folder, "threads", "export", "jan_1717752000", "--format", "markdown")
     assert md.returncode == 0, md.stderr

@@ -55,6 +55,8 @@ class ChatExtension(Extension):
     def register_commands(self, register: Callable[..., Any]) -> None:
         register("chat", "Chat with a model in the terminal (needs a running `jan serve`)",
                  configure=cli.configure, run=cli.run)
+        register("run", "Send one prompt (or piped text) to a model and stream the reply",
+                 configure=cli.configure_run, run=cli.run_oneshot)
 
     # ------------------------------------------------------------------ model resolution
     async def _resolve(self, model_id: str, overrides: dict[str, Any] | None = None

@@ -1,4 +1,4 @@
-"""``jan models list|import|pull|rm``.
+"""``jan models list|ps|start|stop|import|pull|rm``.
 
 Each ``run(args, ctx)`` gets this extension's activated context in a CLI host and returns an
 exit code. Errors are one line on stderr, never a traceback.
@@ -16,7 +16,8 @@ from typing import Any, TextIO
 from jan.sdk import ApiError
 from jan.sdk.openai_shapes import model_to_api
 
-from . import catalog
+from . import catalog, server_client
+from .importer import already_imported
 from .pull import pull
 
 # Import and download failures are ApiErrors too: the class identity of jan.sdk's errors is
@@ -87,12 +88,18 @@ async def run_list(args: argparse.Namespace, ctx: Any) -> int:
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0
+        print(f"{'ID':32} {'SIZE':>9}  NAME")
         for row in rows:
-            print(f"{row['id']:32} {row['name']}")
+            meta = row.get("metadata") or {}
+            size = meta.get("size") or meta.get("approx_size")
+            shown = ("~" if not meta.get("size") and size else "") + _size(size)
+            print(f"{row['id']:32} {shown:>9}  {row['name']}")
         return 0
     entries = await _registry(ctx).list()
+    running = {m["model_id"] for m in await server_client.loaded(ctx) or []}
     if args.json:
-        print(json.dumps([model_to_api(e, downloaded=e.downloaded) | {"path": e.binary}
+        print(json.dumps([model_to_api(e, downloaded=e.downloaded)
+                          | {"path": e.binary, "loaded": e.id in running}
                           for e in entries], indent=2))
         return 0
     if not entries:
@@ -101,9 +108,63 @@ async def run_list(args: argparse.Namespace, ctx: Any) -> int:
         return 0
     print(f"{'ID':36} {'SIZE':>9}  {'STATUS':14} PATH")
     for e in entries:
-        status = "ready" if e.downloaded else "not downloaded"
+        status = "loaded" if e.id in running else "ready" if e.downloaded else "not downloaded"
         size = e.metadata.get("size") if isinstance(e.metadata, dict) else None
         print(f"{e.id:36} {_size(size):>9}  {status:14} {e.binary or '-'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- ps/start/stop
+def configure_ps(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--url", default=None, help="server URL (default: the running server "
+                        "of the data folder)")
+
+
+async def run_ps(args: argparse.Namespace, ctx: Any) -> int:
+    models = await server_client.loaded(ctx, args.url)
+    if models is None:
+        return _fail("no jan server is running for this data folder (start one with `jan serve`)")
+    rows = [m | {"memory_bytes": server_client.rss_bytes(m.get("pid")),
+                 "idle": server_client.idle_for(m)} for m in models]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("No model is loaded (models load on first use, or with `jan models start ID`).")
+        return 0
+    print(f"{'ID':36} {'PID':>8} {'MEMORY':>9} {'CTX':>6} {'SLOTS':>5} {'BUSY':>4} IDLE")
+    for m in rows:
+        print(f"{m['model_id']:36} {m.get('pid') or '-':>8} {_size(m['memory_bytes']):>9} "
+              f"{m.get('ctx_len', '-'):>6} {m.get('n_parallel', '-'):>5} "
+              f"{m.get('busy', 0):>4} {m['idle']}")
+    return 0
+
+
+def configure_start_stop(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="ID", help="model id (see `jan models list`)")
+    parser.add_argument("--url", default=None, help="server URL (default: the running server "
+                        "of the data folder)")
+
+
+async def run_start(args: argparse.Namespace, ctx: Any) -> int:
+    try:
+        body = await server_client.call(ctx, "POST", f"/v1/models/{args.model}/start", args.url)
+    except USER_ERRORS as exc:
+        return _fail(exc.message)
+    pid = (body.get("loaded") or {}).get("pid")
+    print(f"model '{body.get('id', args.model)}' is loaded (runner pid {pid})")
+    return 0
+
+
+async def run_stop(args: argparse.Namespace, ctx: Any) -> int:
+    try:
+        body = await server_client.call(ctx, "POST", f"/v1/models/{args.model}/stop", args.url)
+    except USER_ERRORS as exc:
+        return _fail(exc.message)
+    model_id = body.get("id", args.model)
+    print(f"model '{model_id}' stopped" if body.get("stopped")
+          else f"model '{model_id}' was not loaded")
     return 0
 
 
@@ -116,6 +177,12 @@ def configure_import(parser: argparse.ArgumentParser) -> None:
 
 
 async def run_import(args: argparse.Namespace, ctx: Any) -> int:
+    src = Path(args.file).expanduser()
+    check = src.is_file() and not args.model_id  # an explicit --id may want a second entry
+    existing = already_imported(await _registry(ctx).list(), src) if check else None
+    if existing is not None:
+        print(f"{args.file} is already imported as model '{existing}' (nothing copied)")
+        return 0
     try:
         entry = await _registry(ctx).import_path(args.file, link=args.link,
                                                  model_id=args.model_id)
@@ -166,6 +233,10 @@ async def run_rm(args: argparse.Namespace, ctx: Any) -> int:
 
 COMMANDS = [
     ("models list", "List the models in the data folder", configure_list, run_list),
+    ("models ps", "Show the models loaded in the running server (memory, idle time)",
+     configure_ps, run_ps),
+    ("models start", "Load a model in the running server", configure_start_stop, run_start),
+    ("models stop", "Unload a model from the running server", configure_start_stop, run_stop),
     ("models import", "Import a GGUF file as a model", configure_import, run_import),
     ("models pull", "Download a model (resumable)", configure_pull, run_pull),
     ("models rm", "Delete models (linked files are kept)", configure_rm, run_rm),

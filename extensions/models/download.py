@@ -123,6 +123,11 @@ async def download(url: str, target: Path, *, size: int | None = None,
                 partial.unlink(missing_ok=True)
         else:
             raise DownloadFailed(f"{url}: the server keeps refusing to resume")
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise DownloadFailed(
+            f"{url}: the network is unreachable ({exc or type(exc).__name__}). Without a "
+            "network, copy the .gguf file here another way and run `jan models import FILE`"
+        ) from None
     except httpx.HTTPError as exc:
         got = partial.stat().st_size if partial.exists() else 0
         if not got:

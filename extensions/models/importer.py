@@ -237,3 +237,31 @@ class DropInWatch:
     def forget(self, path: Path) -> None:
         self._seen.pop(path, None)
         self._reported.pop(path, None)
+
+
+def same_content(a: Path, b: Path, probe: int = 1 << 20) -> bool:
+    """Whether two GGUF files are the same: the same inode, or the same size and the same
+    first and last MiB (a full hash of gigabytes would make every import slow)."""
+    try:
+        if a.samefile(b):
+            return True
+        size = a.stat().st_size
+        if size != b.stat().st_size:
+            return False
+        with a.open("rb") as fa, b.open("rb") as fb:
+            if fa.read(probe) != fb.read(probe):
+                return False
+            fa.seek(max(0, size - probe))
+            fb.seek(max(0, size - probe))
+            return fa.read(probe) == fb.read(probe)
+    except OSError:
+        return False
+
+
+def already_imported(entries: list[Any], src: Path) -> str | None:
+    """The id of a model whose file is ``src`` (or a copy of it), if any."""
+    for entry in entries:
+        binary = getattr(entry, "binary", None)
+        if binary and same_content(Path(binary), src):
+            return entry.id
+    return None

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from jan.sdk import Context
+from jan.sdk import ApiError, Context
 from jan.sdk.http import Request, Response, json_response, read_body
 from jan.sdk.openai_shapes import model_to_api
 
@@ -50,14 +50,24 @@ class ModelRoutes:
     def registry(self) -> Any:
         return self.ctx.services.get("models")
 
+    def _loaded(self) -> set[str]:
+        """Ids the engine has loaded now: the documented extra field ``loaded``."""
+        try:
+            return {m.model_id for m in self.ctx.services.get("inference").loaded()}
+        except (ApiError, AttributeError):
+            return set()
+
     async def list_models(self, request: Request) -> Response:
         entries = await self.registry.list()
-        data = [model_to_api(e, downloaded=e.downloaded) for e in entries]
+        loaded = self._loaded()
+        data = [model_to_api(e, downloaded=e.downloaded) | {"loaded": e.id in loaded}
+                for e in entries]
         return json_response({"object": "list", "data": data})
 
     async def retrieve(self, request: Request) -> Response:
         entry = await self.registry.get(request.path_params["model_id"])
-        return json_response(model_to_api(entry, downloaded=entry.downloaded))
+        return json_response(model_to_api(entry, downloaded=entry.downloaded)
+                             | {"loaded": entry.id in self._loaded()})
 
     async def delete(self, request: Request) -> Response:
         model_id = request.path_params["model_id"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from jan.sdk import Context, Extension, hookimpl
+from jan.sdk.events import MESSAGE_CREATED
 
 from . import cli
 from .routes import ThreadRoutes
 from .store import FileThreadStore
+from .titles import AutoTitler
 
 
 class ThreadsExtension(Extension):
@@ -21,6 +23,7 @@ class ThreadsExtension(Extension):
         ctx.services.provide("threads", self.store)
         ctx.on_dispose(self.store.close)
         self.routes = ThreadRoutes(ctx)
+        ctx.events.on(MESSAGE_CREATED, AutoTitler(ctx.services, ctx.log))
 
     @hookimpl
     def register_routes(self, register: Any) -> None:
@@ -29,8 +32,14 @@ class ThreadsExtension(Extension):
 
     @hookimpl
     def register_commands(self, register: Any) -> None:
-        register("threads list", "List threads, newest first",
+        register("threads list", "List threads, most recently active first, with message counts",
                  configure=cli.configure_list, run=cli.run_list)
+        register("threads show", "Print a thread's messages",
+                 configure=cli.configure_show, run=cli.run_show)
+        register("threads rm", "Delete threads and their messages",
+                 configure=cli.configure_rm, run=cli.run_rm)
+        register("threads rename", "Give a thread a new title",
+                 configure=cli.configure_rename, run=cli.run_rename)
         register("threads export", "Print a thread and its messages as JSON or Markdown",
                  configure=cli.configure_export, run=cli.run_export)
         register("threads import", "Import a thread exported as JSON (prints its id)",
