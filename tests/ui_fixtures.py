@@ -96,8 +96,10 @@ class UiPage:
     def wait_reply(self, count: int, timeout: float = 30000) -> Any:
         """Until ``count`` assistant replies are saved (they then carry their id)."""
         sel = "article.msg.assistant:not([data-id=''])"
+        # Functions, not expression strings: the page's CSP (rightly) forbids eval.
         self.page.wait_for_function(
-            f"document.querySelectorAll(\"{sel}\").length >= {count}", timeout=timeout)
+            "([s, n]) => document.querySelectorAll(s).length >= n", arg=[sel, count],
+            timeout=timeout)
         return self.page.locator(sel).nth(count - 1)
 
     def close(self) -> None:

@@ -84,9 +84,15 @@ def render(text: str) -> str:
 
 
 def pygments_css() -> str:
-    """Token colours for light and dark themes, as plain CSS (served as a static file)."""
+    """Token colours for light and dark themes, as plain CSS (served as a static file).
+
+    Dark applies when chosen (``data-theme=dark``) or when the system prefers dark and the user
+    did not pick light; the selectors have equal weight, so the later (dark) rules win.
+    """
     light = HtmlFormatter(style="friendly", classprefix="tok-").get_style_defs(
         ":root:not([data-theme=dark]) .code")
-    dark = HtmlFormatter(style="monokai", classprefix="tok-").get_style_defs(
+    chosen = HtmlFormatter(style="monokai", classprefix="tok-").get_style_defs(
         "[data-theme=dark] .code")
-    return light + "\n" + dark
+    system = HtmlFormatter(style="monokai", classprefix="tok-").get_style_defs(
+        ":root:not([data-theme=light]) .code")
+    return f"{light}\n{chosen}\n@media (prefers-color-scheme: dark) {{\n{system}\n}}\n"
