@@ -312,3 +312,35 @@ def test_axe_finds_no_serious_violations(ui, scheme):
         if view == "assistants" and scheme == "light":
             shot(page, "assistants.png")
     assert not any(problems.values()), problems
+
+
+def test_assistants_create_edit_and_use_in_a_thread(ui, server):
+    u = ui()
+    page = u.open("#/assistants")
+    page.wait_for_selector(".card[data-assistant=jan]")
+    page.fill("#as-name", "Poet")
+    page.fill("#as-instructions", "Answer in rhyme.")
+    page.fill("#as-temperature", "0.6")
+    page.click("#assistant-form button[type=submit]")
+    card = page.locator(".card[data-assistant]:has-text('Poet')")
+    card.wait_for()
+    assistant_id = card.get_attribute("data-assistant")
+    card.locator("button:has-text('Edit')").click()
+    assert page.input_value("#as-instructions") == "Answer in rhyme."
+    page.fill("#as-name", "Rhyming poet")
+    page.click("#assistant-form button[type=submit]")
+    page.wait_for_selector(f".card[data-assistant='{assistant_id}']:has-text('Rhyming poet')")
+    stored = httpx.get(f"{server.base_url}/assistants/{assistant_id}").json()
+    assert stored["name"] == "Rhyming poet" and stored["temperature"] == 0.6
+
+    # Picked for a new chat in the panel: its instructions and temperature reach the engine.
+    page.click(".nav-links a[data-view=chat]")
+    page.click("#new-chat")
+    page.select_option("#p-assistant", assistant_id)
+    page.click("#panel-form button[type=submit]")
+    before = len(engine_requests(server.folder))
+    u.send("a poem please")
+    u.wait_reply(1)
+    used = engine_requests(server.folder)[before:]
+    assert used[0]["messages"][0]["content"] == "Answer in rhyme."
+    assert used[0]["temperature"] == 0.6

@@ -6,6 +6,8 @@ import { $, h, toast } from "./dom.js";
 import { state, on, emit } from "./state.js";
 
 const NUMBERS = ["temperature", "top_p", "max_tokens"];
+const SAMPLING = ["temperature", "top_p", "max_tokens", "stop", "top_k", "min_p", "seed",
+  "frequency_penalty", "presence_penalty", "repeat_penalty"];
 const started = new Set();
 
 function entryOf(thread) {
@@ -29,8 +31,11 @@ export function effective() {
     || defaultModel();
   const params = {};
   for (const k of ["temperature", "top_p"]) if (typeof assistant?.[k] === "number") params[k] = assistant[k];
-  Object.assign(params, entry?.model?.parameters || {});
-  for (const k of Object.keys(params)) if (params[k] === null || params[k] === "") delete params[k];
+  // Only sampling keys go into the request: Jan's desktop files also keep "stream" and the like.
+  for (const [k, v] of Object.entries(entry?.model?.parameters || {})) {
+    if (SAMPLING.includes(k) && v !== null && v !== "") params[k] = v;
+  }
+  if (Array.isArray(params.stop) && !params.stop.length) delete params.stop;
   return {
     model,
     instructions: entry?.instructions || assistant?.instructions || "",
