@@ -57,7 +57,8 @@ def data_folder(root: Path) -> tuple[Path, str]:
         for i in range(BIG):
             role = "user" if i % 2 == 0 else "assistant"
             text = (f"Question {i}: how do I do thing {i}?" if role == "user" else
-                    f"Answer {i}: use **this** and `that`.\n\n```python\nprint({i})\n```\n\n- a\n- b")
+                    f"Answer {i}: use **this** and `that`.\n\n```python\nprint({i})\n```"
+                    "\n\n- a\n- b")
             f.write(json.dumps({
                 "id": f"msg_{i:06d}", "object": "thread.message", "thread_id": thread_id,
                 "role": role, "content": [{"type": "text", "text": {"value": text,
@@ -116,7 +117,8 @@ def open_big(browser, url: str, thread_id: str) -> float:
           const m = performance.getEntriesByName('jan-open-thread');
           if (!m.length) return setTimeout(done, 5);
           const start = performance.getEntriesByName('jan-open-start')[0].startTime;
-          requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - start)));
+          const end = () => resolve(performance.now() - start);
+          requestAnimationFrame(() => requestAnimationFrame(end));
         };
         done();
     })""")
@@ -132,15 +134,15 @@ def streaming(browser, url: str) -> dict[str, float]:
     page.goto(url + "/")
     page.wait_for_selector("body[data-ready=true]")
     page.evaluate("""() => { window.__long = [];
-        new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
-          .observe({ type: 'longtask', buffered: false }); }""")
+        new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) window.__long.push(e.duration);
+        }).observe({ type: 'longtask', buffered: false }); }""")
     cdp.send("Performance.enable")
     before = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     t0 = time.monotonic()
     page.fill("#composer-input", "stream:1500:300")
     page.press("#composer-input", "Enter")
-    page.wait_for_function("() => document.querySelectorAll(\"article.msg.assistant:not([data-id=''])\").length >= 1",
-                           timeout=60000)
+    page.wait_for_selector("article.msg.assistant:not([data-id=''])", timeout=60000)
     wall = time.monotonic() - t0
     after = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     longest = page.evaluate("() => Math.max(0, ...window.__long)")
