@@ -344,3 +344,22 @@ def test_assistants_create_edit_and_use_in_a_thread(ui, server):
     used = engine_requests(server.folder)[before:]
     assert used[0]["messages"][0]["content"] == "Answer in rhyme."
     assert used[0]["temperature"] == 0.6
+
+
+def test_tool_calls_in_messages_are_shown_collapsed(ui, server):
+    thread = httpx.post(f"{server.base_url}/threads", json={"title": "Tools"}).json()
+    base = f"{server.base_url}/threads/{thread['id']}/messages"
+    httpx.post(base, json={"role": "user", "content": "weather in Paris?"}).raise_for_status()
+    calls = json.dumps([{"id": "call_1", "function": {"name": "get_weather",
+                                                      "arguments": "{\"city\": \"Paris\"}"}}])
+    httpx.post(base, json={"role": "assistant", "content": "Let me check.",
+                           "metadata": {"tool_calls": calls}}).raise_for_status()
+    u = ui()
+    page = u.open()
+    page.click(f".thread-list li[data-thread='{thread['id']}'] button.open")
+    details = u.wait_reply(1).locator("details")
+    assert details.locator("summary").inner_text() == "Tool call: get_weather"
+    assert details.get_attribute("open") is None  # collapsed
+    assert not details.locator("pre").is_visible()
+    details.locator("summary").click()
+    assert "Paris" in details.locator("pre").inner_text()

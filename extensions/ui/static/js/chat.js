@@ -208,6 +208,7 @@ async function generate() {
   };
   let stopped = false;
   let failed = null;
+  const calls = [];
   try {
     await ensureContext(s);
     await stream("/v1/chat/completions", {
@@ -216,6 +217,11 @@ async function generate() {
       onEvent: (_name, chunk) => {
         const delta = chunk.choices?.[0]?.delta;
         if (delta?.content) { m.text += delta.content; paint(); }
+        for (const t of delta?.tool_calls || []) {  // shown collapsed once the reply is saved
+          const call = (calls[t.index ?? 0] ||= { id: t.id, function: { name: "", arguments: "" } });
+          if (t.function?.name) call.function.name = t.function.name;
+          if (t.function?.arguments) call.function.arguments += t.function.arguments;
+        }
       },
     });
   } catch (err) {
@@ -225,7 +231,7 @@ async function generate() {
   setBusy(false);
   body.removeAttribute("aria-busy");
   body.classList.remove("streaming");
-  if (failed && !m.text) {
+  if (failed && !m.text && !calls.length) {
     messages.pop();
     el.remove();
     toast(`The model failed: ${failed.message}`);
@@ -235,6 +241,7 @@ async function generate() {
   }
   const meta = { model: s.model };
   if (stopped || failed) meta.jan_stopped = "true";
+  if (calls.length) meta.tool_calls = JSON.stringify(calls).slice(0, 512);  // metadata cap
   try {
     const saved = await api(`/v1/threads/${state.thread.id}/messages`, {
       method: "POST", body: { role: "assistant", content: m.text || "…", metadata: meta } });
