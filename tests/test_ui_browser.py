@@ -363,3 +363,26 @@ def test_tool_calls_in_messages_are_shown_collapsed(ui, server):
     assert not details.locator("pre").is_visible()
     details.locator("summary").click()
     assert "Paris" in details.locator("pre").inner_text()
+
+
+def test_api_key_is_asked_once_and_kept(browser, tmp_path):
+    folder = scripted_folder(tmp_path / "keyed")
+    srv = start_server(folder, args=["--api-key", "s3cret-key"])
+    try:
+        u = UiPage(browser, srv.url)
+        page = u.page
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#key-dialog[open]")
+        page.fill("#key-input", "s3cret-key")
+        page.press("#key-input", "Enter")
+        page.wait_for_selector("body[data-ready=true]")
+        u.send("with a key")
+        u.wait_reply(1)
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        assert not page.is_visible("#key-dialog")
+        assert page.locator(".thread-list button.open:has-text('with a key')").count() == 1
+        assert not u.errors, u.errors
+        u.close()
+    finally:
+        srv.stop()
