@@ -128,6 +128,11 @@ def _literal_first(spec: RouteSpec) -> tuple[int, ...]:
     return tuple(1 if "{" in part else 0 for part in spec.path.strip("/").split("/"))
 
 
+def _is_public_asset(path: str) -> bool:
+    """The UI's page and static files: a browser cannot send a bearer key to load them."""
+    return path == "/" or path == "/ui/code.css" or path.startswith("/ui/static/")
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -180,6 +185,8 @@ class Guard:
     def _check_auth(self, scope: Scope) -> None:
         if not self.api_key or scope["path"] == "/health" or scope["method"] == "OPTIONS":
             return
+        if scope["method"] in ("GET", "HEAD") and _is_public_asset(scope["path"]):
+            return  # the browser UI's own files hold no data; it asks for the key itself
         headers = dict(scope.get("headers") or [])
         auth = headers.get(b"authorization", b"")
         if not hmac.compare_digest(auth, f"Bearer {self.api_key}".encode()):

@@ -16,6 +16,7 @@ from jan.sdk.storage import atomic_write_json
 
 from . import catalog, cli
 from .importer import ImportFailed, import_file
+from .jobs import PullJobs
 from .registry import DEFAULT_MODEL_ID, ModelsRegistry
 from .routes import ModelRoutes
 
@@ -38,6 +39,7 @@ def bundled_gguf(package: str = DEFAULT_MODEL_PACKAGE) -> Path | None:
 class ModelsExtension(Extension):
     async def activate(self, ctx: Any) -> ModelsRegistry:
         self.ctx = ctx
+        self.pulls = PullJobs(self)
         self.registry = registry = ModelsRegistry(
             ctx.data, log=ctx.log, events=ctx.events, services=ctx.services, spawn=ctx.spawn,
             settings=ctx.settings, host_settings=ctx.host_settings)

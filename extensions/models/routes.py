@@ -12,8 +12,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from jan.sdk import ApiError, Context
-from jan.sdk.http import Request, Response, json_response, read_body
+from jan.sdk.http import Request, Response, json_response, read_body, sse_response
 from jan.sdk.openai_shapes import model_to_api
+
+from . import catalog
+from .jobs import PullJobs, PullRequest
 
 
 class StartBody(BaseModel):
@@ -41,10 +44,20 @@ class ModelRoutes:
 
     def register(self, register: Any) -> None:
         register("/v1/models", self.list_models, methods=["GET"])
+        # Literal paths win over ``{model_id:path}`` whoever registered first (host router).
+        register("/v1/models/catalog", self.list_catalog, methods=["GET"])
+        register("/v1/models/pull", self.start_pull, methods=["POST"])
+        register("/v1/models/pull", self.list_pulls, methods=["GET"])
+        register("/v1/models/pull/{job_id}", self.get_pull, methods=["GET"])
+        register("/v1/models/pull/{job_id}", self.cancel_pull, methods=["DELETE"])
         register("/v1/models/{model_id:path}/start", self.start, methods=["POST"])
         register("/v1/models/{model_id:path}/stop", self.stop, methods=["POST"])
         register("/v1/models/{model_id:path}", self.retrieve, methods=["GET"])
         register("/v1/models/{model_id:path}", self.delete, methods=["DELETE"])
+
+    @property
+    def pulls(self) -> PullJobs:
+        return self.owner.pulls  # owned by the extension: survives route-table rebuilds
 
     @property
     def registry(self) -> Any:
@@ -89,3 +102,35 @@ class ModelRoutes:
         stopped = await self.ctx.services.get("inference").unload(entry.id)
         return json_response({"id": entry.id, "object": "model", "status": "stopped",
                               "stopped": bool(stopped)})
+
+    # ------------------------------------------------------------------ catalogue and pulls
+    async def list_catalog(self, request: Request) -> Response:
+        """The catalogue (every ``register_model_catalog`` entry) with what is already here."""
+        local = {e.id: e for e in await self.registry.list()}
+        data = []
+        for model in catalog.entries(self.ctx):
+            entry = local.get(model.id)
+            item = model_to_api(model, downloaded=bool(entry and entry.downloaded))
+            item["size"] = sum(s.size or 0 for s in model.sources) or None
+            data.append(item)
+        return json_response({"object": "list", "data": data})
+
+    async def start_pull(self, request: Request) -> Response:
+        body = await read_body(request, PullRequest)
+        job = self.pulls.start(body.model.strip())
+        return json_response(job.model_dump(mode="json"), status=202)
+
+    async def list_pulls(self, request: Request) -> Response:
+        return json_response({"object": "list",
+                              "data": [j.model_dump(mode="json") for j in self.pulls.list()]})
+
+    async def get_pull(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if request.query_params.get("stream") in ("true", "1"):
+            self.pulls.get(job_id)  # a 404 before the stream starts, not inside it
+            return sse_response(self.pulls.watch(job_id))
+        return json_response(self.pulls.get(job_id).model_dump(mode="json"))
+
+    async def cancel_pull(self, request: Request) -> Response:
+        job = await self.pulls.cancel(request.path_params["job_id"])
+        return json_response(job.model_dump(mode="json"))
