@@ -74,3 +74,21 @@ def call_script(name: str, arguments: str, call_id: str = "call_1") -> list[Any]
             ToolCallDelta(index=0, arguments=arguments[half:]),
             Done(finish_reason="tool_calls",
                  usage=Usage(prompt_tokens=9, completion_tokens=7, total_tokens=16))]
+
+
+SCRIPTED = {"modules": {"inference": "scripted"}}
+
+
+def use_engine(jan: Any, engine: ScriptedEngine) -> None:
+    """Serve ``inference`` from ``engine`` (the host was started with ``SCRIPTED`` settings)."""
+    jan.host.services.provide("inference", engine, provider="scripted")
+
+
+def fake_model(folder: Path, model_id: str = "fake") -> None:
+    """A model entry whose file exists (the scripted engine never reads it)."""
+    gguf = folder / "fake.gguf"
+    gguf.write_bytes(b"GGUF")
+    (folder / "models" / model_id).mkdir(parents=True, exist_ok=True)
+    (folder / "models" / model_id / "model.json").write_text(json.dumps({
+        "id": model_id, "object": "model", "format": "gguf", "engine": "llama-cpp",
+        "settings": {"llama_model_path": str(gguf)}, "parameters": {"temperature": 0}}))

@@ -20,7 +20,7 @@ class ResponsesExtension(Extension):
     def activate(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = ResponseStore(
-            ctx.storage.sub("responses"),
+            ctx.storage,
             max_count=int(ctx.settings.get("max_stored_responses", 10000)),
             max_age_days=float(ctx.settings.get("retention_days", 30)), log=ctx.log)
         ctx.spawn(self._prune(), name="responses-prune")

@@ -5,7 +5,8 @@ rebuilt by walking ``previous_response_id`` links, so continuing a chain reads e
 once and nothing grows with the number of *other* stored responses.
 
 Retention is bounded by two settings (``max_stored_responses`` and ``retention_days``); pruning
-runs at start-up and then every ``PRUNE_EVERY`` writes, deleting the oldest files first.
+runs at start-up, whenever a write takes the count past its bound, and at least every
+``PRUNE_EVERY`` writes (for the age bound), deleting the oldest files first.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ResponseStore:
         self.max_age = float(max_age_days) * 86400
         self.log = log or logging.getLogger("jan.responses")
         self._writes = 0
+        self._count: int | None = None  # files on disk, as of the last prune
 
     def _name(self, response_id: str) -> str:
         try:
@@ -54,7 +56,10 @@ class ResponseStore:
     def _write(self, record: dict[str, Any]) -> None:
         self.folder.write_json(self._name(record["response"]["id"]), value=record)
         self._writes += 1
-        if self._writes % PRUNE_EVERY == 0:
+        if self._count is not None:
+            self._count += 1
+        if self._count is None or self._count > self.max_count or (
+                self._writes % PRUNE_EVERY == 0):
             self.prune()
 
     def _delete(self, response_id: str) -> None:
@@ -82,6 +87,7 @@ class ResponseStore:
                 removed += 1
             except FileNotFoundError:
                 pass
+        self._count = len(entries) - removed
         if removed:
             self.log.info("pruned %d stored responses (retention bound)", removed)
         return removed
