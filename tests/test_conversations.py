@@ -7,8 +7,14 @@ import openai
 import pg_fixtures
 import pytest
 from conftest import asgi_client
-from responses_fixtures import SCRIPTED, ScriptedEngine, fake_model, openai_for, text_script
-from responses_fixtures import use_engine
+from responses_fixtures import (
+    SCRIPTED,
+    ScriptedEngine,
+    fake_model,
+    openai_for,
+    text_script,
+    use_engine,
+)
 
 pg_dsn = pg_fixtures.pg_dsn
 pg_server = pg_fixtures.pg_server

@@ -12,8 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jan.sdk.errors import InvalidRequest, NotFound
-from jan.sdk.inference import GenerationRequest, LoadSpec, NamedToolChoice, Tool, ToolFunction
-from jan.sdk.inference import merge_stops
+from jan.sdk.inference import (
+    GenerationRequest,
+    LoadSpec,
+    NamedToolChoice,
+    Tool,
+    ToolFunction,
+    merge_stops,
+)
 from jan.sdk.models import Assistant
 from jan.sdk.services import every
 

@@ -281,7 +281,7 @@ class ResponseRoutes:
             task.cancel()
             try:
                 await asyncio.wait_for(asyncio.shield(task), 10)
-            except (asyncio.CancelledError, asyncio.TimeoutError, Exception):  # noqa: BLE001
+            except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
             record = await self.store.get(response_id)
         return json_response(record["response"])

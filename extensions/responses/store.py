@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from jan.sdk.errors import NotFound
 from jan.sdk.storage import Folder, UnsafePath, check_id
 
 PRUNE_EVERY = 64
+CACHED = 4096  # records kept in memory: a hot chain is continued without rereading its files
 
 
 class ResponseStore:
@@ -32,6 +35,18 @@ class ResponseStore:
         self.log = log or logging.getLogger("jan.responses")
         self._writes = 0
         self._count: int | None = None  # files on disk, as of the last prune
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _remember(self, response_id: str, record: dict[str, Any] | None) -> None:
+        with self._lock:
+            if record is None:
+                self._cache.pop(response_id, None)
+                return
+            self._cache[response_id] = record
+            self._cache.move_to_end(response_id)
+            while len(self._cache) > CACHED:
+                self._cache.popitem(last=False)
 
     def _name(self, response_id: str) -> str:
         try:
@@ -45,16 +60,23 @@ class ResponseStore:
 
     # ------------------------------------------------------------------ sync
     def _read(self, response_id: str) -> dict[str, Any]:
+        with self._lock:
+            cached = self._cache.get(response_id)
+        if cached is not None:
+            return cached
         try:
             record = self.folder.read_json(self._name(response_id))
         except (FileNotFoundError, ValueError):
             raise self.not_found(response_id) from None
         if not isinstance(record, dict) or not isinstance(record.get("response"), dict):
             raise self.not_found(response_id)
+        self._remember(response_id, record)
         return record
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.folder.write_json(self._name(record["response"]["id"]), value=record)
+        response_id = record["response"]["id"]
+        self.folder.write_json(self._name(response_id), value=record)
+        self._remember(response_id, record)
         self._writes += 1
         if self._count is not None:
             self._count += 1
@@ -63,6 +85,7 @@ class ResponseStore:
             self.prune()
 
     def _delete(self, response_id: str) -> None:
+        self._remember(response_id, None)
         try:
             os.unlink(self.folder.path(self._name(response_id)))
         except FileNotFoundError:
@@ -79,6 +102,9 @@ class ResponseStore:
         cutoff = time.time() - self.max_age
         excess = max(0, len(entries) - self.max_count)
         removed = 0
+        if excess or (entries and entries[0][0] < cutoff):
+            with self._lock:
+                self._cache.clear()
         for i, (mtime, path) in enumerate(entries):
             if i >= excess and mtime >= cutoff:
                 break
