@@ -68,7 +68,11 @@ def _str_field(item: dict[str, Any], key: str, where: str) -> str:
 
 
 def normalize(raw: Any, where: str = "input") -> list[dict[str, Any]]:
-    """Request input (a string or a list of items) as API items with ids."""
+    """Request input (a string or a list of items) as API items with ids.
+
+    Every item gets a new id: clients resend earlier items with the ids we gave them (the
+    Agents SDK does), and a conversation must never hold two items with one id.
+    """
     if isinstance(raw, str):
         return [message_item("user", raw)] if raw else []
     out = []
@@ -86,11 +90,9 @@ def normalize(raw: Any, where: str = "input") -> list[dict[str, Any]]:
                 raise InvalidRequest(f"Missing required parameter: '{here}.content'",
                                      param=f"{here}.content")
             text = _text_of(item["content"], f"{here}.content", role)
-            msg = message_item(role, text, item_id=item.get("id") if isinstance(
-                item.get("id"), str) else None)
-            out.append(msg)
+            out.append(message_item(role, text))
         elif kind == "function_call":
-            out.append({"id": item.get("id") or new_id("fc"), "type": "function_call",
+            out.append({"id": new_id("fc"), "type": "function_call",
                         "call_id": _str_field(item, "call_id", here),
                         "name": _str_field(item, "name", here),
                         "arguments": _str_field(item, "arguments", here),
@@ -101,7 +103,7 @@ def normalize(raw: Any, where: str = "input") -> list[dict[str, Any]]:
                 output = _text_of(output, f"{here}.output", "tool")
             if not isinstance(output, str):
                 raise _bad(f"{here}.output", "expected a string")
-            out.append({"id": item.get("id") or new_id("fco"), "type": "function_call_output",
+            out.append({"id": new_id("fco"), "type": "function_call_output",
                         "call_id": _str_field(item, "call_id", here), "output": output,
                         "status": "completed"})
         elif kind == "item_reference":

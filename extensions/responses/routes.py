@@ -24,26 +24,12 @@ from . import items as it
 from .output import Builder, Event, new_response
 from .schemas import parse_create
 from .store import ResponseStore
+from .streams import ClosingStream, aclose_quietly, chain
 
 log = logging.getLogger("jan.responses")
 RESPONSE_CREATED = "response.created"
 RESPONSE_COMPLETED = "response.completed"
 RESPONSE_FAILED = "response.failed"
-
-
-async def aclose_quietly(source: Any) -> None:
-    close = getattr(source, "aclose", None)
-    if close is not None:
-        try:
-            await asyncio.shield(close())
-        except Exception:  # noqa: BLE001 - closing must not mask the outcome
-            log.debug("closing a generation failed", exc_info=True)
-
-
-async def _chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    yield first
-    async for ev in rest:
-        yield ev
 
 
 class ResponseRoutes:
@@ -114,7 +100,7 @@ class ResponseRoutes:
             except BaseException:
                 await aclose_quietly(source)
                 raise
-            return _chain(first, source)
+            return chain(first, source)
 
     async def _sandbox(self, p: cx.Plan, response_id: str) -> AsyncIterator[Any]:
         """A code assistant answers in a thread: the conversation, or a temporary one."""
@@ -182,7 +168,8 @@ class ResponseRoutes:
         source = await self._start(p, response_id)
         await self.ctx.events.emit(RESPONSE_CREATED, response)
         if p.req.stream:
-            return sse_response(self._stream(p, response, source), done=False)
+            events = self._stream(p, response, source)
+            return ClosingStream(sse_response(events, done=False), events, source)
         builder = Builder(response)
         try:
             async for _ in builder.run(source):
