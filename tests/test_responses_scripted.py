@@ -19,6 +19,9 @@ from responses_fixtures import (
     use_engine,
 )
 
+from jan.sdk.errors import InvalidRequest, Unavailable
+from jan.sdk.inference import Delta, Done
+
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                           "required": ["city"]}}
@@ -181,3 +184,108 @@ async def test_bus_events_for_creation_and_completion(api):
             break
         await asyncio.sleep(0.01)
     assert ("response.created", r.id) in seen and ("response.completed", r.id) in seen
+
+
+class Overflowing(ScriptedEngine):
+    """Refuses prompts of more than ``limit`` turns, like a full context."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(text_script("fits"))
+        self.limit = limit
+
+    async def generate(self, spec, request):
+        self.requests.append(request)
+        if len(request.messages) > self.limit:
+            raise InvalidRequest("prompt too long", code="context_length_exceeded",
+                                 param="messages")
+        for event in self.scripts[0]:
+            yield event
+
+
+async def test_truncation_auto_drops_the_oldest_turns(make_host, data_folder):
+    fake_model(data_folder)
+    engine = Overflowing(limit=3)
+    async with make_host(settings=SCRIPTED) as jan, asgi_client(jan) as http:
+        use_engine(jan, engine)
+        client = openai_for(http)
+        prev = None
+        for text in ("one", "two"):
+            prev = (await client.responses.create(model="fake", input=text,
+                                                  previous_response_id=prev)).id
+        with pytest.raises(openai.BadRequestError):
+            await client.responses.create(model="fake", input="three",
+                                          previous_response_id=prev)
+        r = await client.responses.create(model="fake", input="three", truncation="auto",
+                                          previous_response_id=prev)
+    assert r.output_text == "fits" and r.truncation == "auto"
+    assert [m.content for m in engine.requests[-1].messages] == ["two", "fits", "three"]
+
+
+class Gated(ScriptedEngine):
+    """Streams one delta, then waits until released (or cancelled)."""
+
+    def __init__(self) -> None:
+        super().__init__(text_script("x"))
+        self.release = asyncio.Event()
+
+    async def generate(self, spec, request):
+        yield Delta(text="partial")
+        await self.release.wait()
+        yield Done()
+
+
+async def test_background_runs_then_cancel_stops_it(make_host, data_folder):
+    fake_model(data_folder)
+    engine = Gated()
+    async with make_host(settings=SCRIPTED) as jan, asgi_client(jan) as http:
+        use_engine(jan, engine)
+        client = openai_for(http)
+        r = await client.responses.create(model="fake", input="go", background=True)
+        assert r.status == "queued" and r.background
+        cancelled = await client.responses.cancel(r.id)
+        assert cancelled.status == "cancelled"
+        assert (await client.responses.retrieve(r.id)).status == "cancelled"
+        engine.release.set()
+        done = await client.responses.create(model="fake", input="go", background=True)
+        for _ in range(500):
+            done = await client.responses.retrieve(done.id)
+            if done.status == "completed":
+                break
+            await asyncio.sleep(0.01)
+        assert done.status == "completed" and done.output_text == "partial"
+        plain = await client.responses.create(model="fake", input="go")
+        with pytest.raises(openai.BadRequestError):
+            await client.responses.cancel(plain.id)
+
+
+class Failing(ScriptedEngine):
+    async def generate(self, spec, request):
+        yield Delta(text="half")
+        raise Unavailable("the runner died")
+
+
+async def test_failure_mid_stream_is_response_failed(make_host, data_folder):
+    fake_model(data_folder)
+    async with make_host(settings=SCRIPTED) as jan, asgi_client(jan) as http:
+        use_engine(jan, Failing(text_script("x")))
+        async with http.stream("POST", "/v1/responses", json={
+                "model": "fake", "input": "x", "stream": True}) as r:
+            events = [json.loads(line[6:]) async for line in r.aiter_lines()
+                      if line.startswith("data: ")]
+        last = events[-1]
+        assert last["type"] == "response.failed"
+        assert last["response"]["status"] == "failed"
+        assert last["response"]["error"]["message"] == "the runner died"
+        stored = (await http.get(f"/v1/responses/{last['response']['id']}")).json()
+        assert stored["status"] == "failed"
+
+
+async def test_input_items_pagination(api):
+    client, _, _ = api
+    r = await client.responses.create(model="fake", input=[
+        {"role": "user", "content": f"m{i}"} for i in range(5)])
+    page = await client.responses.input_items.list(r.id, limit=2)
+    assert [i.content[0].text for i in page.data] == ["m4", "m3"] and page.has_more
+    every = [i.content[0].text async for i in client.responses.input_items.list(
+        r.id, limit=2, order="asc")]
+    assert every == [f"m{i}" for i in range(5)]

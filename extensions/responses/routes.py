@@ -77,7 +77,8 @@ class ResponseRoutes:
         """The engine's event stream, its first event already received (admission passed).
 
         With ``truncation: "auto"``, a prompt that does not fit drops the oldest half of the
-        history and tries again, until only this turn's input is left.
+        history (then up to the next user message, so no call is cut from its output) and
+        tries again, until only this turn's input is left.
         """
         if p.code:
             return self._sandbox(p, response_id)
@@ -94,7 +95,9 @@ class ResponseRoutes:
                 if (exc.code != "context_length_exceeded" or p.req.truncation != "auto"
                         or not history):
                     raise
-                history = history[len(history) // 2 + 1:] if len(history) > 1 else []
+                history = history[max(1, len(history) // 2):]
+                while history and history[0].get("role") != "user":  # start on a user turn
+                    history = history[1:]
                 p.gen = cx.generation(p, history + p.input_items)
                 continue
             except BaseException:
