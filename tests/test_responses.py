@@ -181,3 +181,17 @@ async def test_code_assistant_answers_a_response(make_host, data_folder, smollm_
         assert r2.output_text == "user:hello | assistant:user:hello | user:again"
         threads = (await http.get("/v1/threads")).json()["data"]
         assert threads == []  # the temporary thread is gone
+
+
+async def test_sampling_metadata_json_object_and_truncation(api):
+    client, _ = api
+    r = await client.responses.create(
+        model=MODEL, input="Give me a JSON object describing a cat.", max_output_tokens=64,
+        temperature=0.7, top_p=0.9, metadata={"k": "v"}, truncation="auto",
+        parallel_tool_calls=False, text={"format": {"type": "json_object"}})
+    assert (r.temperature, r.top_p, r.metadata, r.truncation) == (0.7, 0.9, {"k": "v"}, "auto")
+    assert r.parallel_tool_calls is False and r.text.format.type == "json_object"
+    if r.status == "completed":
+        assert isinstance(json.loads(r.output_text), dict)
+    else:  # cut by max_output_tokens: still the start of an object
+        assert r.output_text.lstrip().startswith("{")

@@ -32,7 +32,8 @@ def weather_agent(model: str) -> tuple[object, list[str]]:
 
     agent = agents.Agent(name="Weather", instructions="Use the tool to answer.",
                          model=model, tools=[get_weather],
-                         model_settings=agents.ModelSettings(tool_choice="required"))
+                         model_settings=agents.ModelSettings(tool_choice="required",
+                                                             max_tokens=64))
     return agent, calls
 
 
@@ -76,6 +77,7 @@ async def test_forced_tool_choice_with_the_real_model(make_host, data_folder, sm
     async with make_host() as jan, asgi_client(jan) as http:
         client = openai_for(http)
         r = await client.responses.create(model=MODEL, input="Weather in Paris?", tools=[tool],
+                                          max_output_tokens=64,
                                           tool_choice={"type": "function",
                                                        "name": "get_weather"})
         call = r.output[0]
