@@ -99,11 +99,12 @@ class VectorStores:
     def add_file(self, vs_id: str, file_id: str, *, attributes: dict[str, Any] | None = None,
                  strategy: dict[str, Any] | None = None, batch_id: str | None = None
                  ) -> dict[str, Any]:
+        chunking = static_strategy(strategy)
         self.store(vs_id)
         self.files.get(file_id)  # 404 for an unknown file, before anything is stored
         doc = {"id": file_id, "object": "vector_store.file", "created_at": int(time.time()),
                "vector_store_id": vs_id, "status": "in_progress", "last_error": None,
-               "usage_bytes": 0, "chunking_strategy": static_strategy(strategy),
+               "usage_bytes": 0, "chunking_strategy": chunking,
                "attributes": attributes or {}}
         self.db.put_file(vs_id, doc, batch_id)
         self.indexer.submit(vs_id, file_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jan.sdk.errors import InvalidRequest
+from jan.sdk.errors import ApiError, InvalidRequest
 from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec, merge_stops
 from jan.sdk.models import Assistant, Thread, ThreadAssistant
 
@@ -94,3 +94,15 @@ def history(messages: list[Any], instructions: str) -> list[ChatMessage]:
         role = m.role if m.role in ("user", "assistant", "system") else "user"
         out.append(ChatMessage(role=role, content=m.text))
     return out
+
+
+async def file_search(services: Any, assistant: Assistant, thread: Thread,
+                      messages: list[Any]) -> Any:
+    """Passages from the ``files`` service for an assistant with ``file_search`` (or Jan's
+    ``retrieval``) or a thread with attached files: ``.instructions`` to add to the system
+    prompt and ``.cite(text)`` for the answer's annotations; ``None`` without either."""
+    try:
+        files = services.get("files")
+    except ApiError:
+        return None  # no files extension: nothing to retrieve
+    return await files.for_run(assistant, thread, messages)

@@ -219,10 +219,13 @@ class Runner:
             "delta": {"content": [{"index": 0, "type": "text",
                                    "text": {"value": text, "annotations": []}}]}})
 
-    async def _finish(self, run: Run, msg_id: str, text: str, metadata: dict[str, Any]) -> None:
+    async def _finish(self, run: Run, msg_id: str, text: str, metadata: dict[str, Any],
+                      annotations: list[dict[str, Any]] | None = None) -> None:
         message = Message.of_text(run.thread_id, "assistant", text, id=msg_id,
                                   assistant_id=run.assistant_id, run_id=run.id,
                                   metadata=metadata)
+        if annotations and message.content[0].text is not None:
+            message.content[0].text.annotations = annotations
         stored = await self.svc("messages").create(message)
         await self._publish(run, "thread.message.completed", None, message_to_api(stored))
 
@@ -233,7 +236,9 @@ class Runner:
         if not entry.downloaded:
             raise RunFailed(f"Model '{run.model}' is not downloaded", "invalid_prompt")
         limit = int(self.ctx.settings.get("history_limit", 100))
-        messages = reply.history(await self._history(run.thread_id, limit), run.instructions)
+        past = await self._history(run.thread_id, limit)
+        found = await reply.file_search(self.ctx.services, assistant, thread, past)
+        messages = reply.history(past, run.instructions + (found.instructions if found else ""))
         gen = reply.generation(entry, req, assistant, thread, messages)
         spec = reply.load_spec(registry, entry, assistant, thread)
         msg_id = new_id("msg")
@@ -255,7 +260,12 @@ class Runner:
             run.usage = RunUsage(prompt_tokens=u.prompt_tokens,
                                  completion_tokens=u.completion_tokens,
                                  total_tokens=u.total_tokens)
-        await self._finish(run, msg_id, "".join(parts), {})
+        text, annotations = "".join(parts), []
+        if found is not None:  # file_search: source markers + file_citation annotations
+            text, annotations = found.cite(text)
+            if len(text) > len("".join(parts)):
+                await self._delta(run, msg_id, text[len("".join(parts)):])
+        await self._finish(run, msg_id, text, {}, annotations)
 
     async def _history(self, thread_id: str, limit: int) -> list[Message]:
         """The thread's last ``limit`` messages, oldest first (stores serve 100 per page)."""
