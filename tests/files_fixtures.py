@@ -37,13 +37,13 @@ def pdf_doc(pages: list[str]) -> bytes:
 
 def report_pdf() -> bytes:
     """Four pages of filler; the planted fact sits in the middle of page three."""
-    pages = [" ".join(FILLER[i % 5] for i in range(p, p + 3)) for p in range(4)]
-    pages[2] = f"{FILLER[2]} {FACT_PDF} {FILLER[3]}"
+    pages = [FILLER[p] for p in range(4)]
+    pages[2] = f"{FILLER[2]} {FACT_PDF}"
     return pdf_doc(pages)
 
 
 def markdown_doc() -> bytes:
-    return (f"# Bluebird handbook\n\n{FILLER[0]}\n\n{FILLER[1]}\n\n"
+    return (f"# Bluebird handbook\n\n{FILLER[1]}\n\n"
             f"## Security\n\n{FILLER[4]} {FACT_MD}\n\n"
             f"## Gardening\n\n{FILLER[0]}\n").encode()
 
@@ -51,7 +51,7 @@ def markdown_doc() -> bytes:
 def html_page() -> bytes:
     return (f"<html><head><title>Town</title><script>alert('x')</script></head><body>"
             f"<h1>Harbour town</h1><p>{FILLER[2]}</p><h2>History</h2><p>{FACT_HTML}</p>"
-            f"<p>{FILLER[3]}</p><style>p {{color: red}}</style></body></html>").encode()
+            f"<style>p {{color: red}}</style></body></html>").encode()
 
 
 def corrupt_pdf() -> bytes:

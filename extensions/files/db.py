@@ -187,6 +187,18 @@ class IndexDB:
         """BM25 ranking (best first) of chunks in ``vs_ids`` matching an FTS5 query."""
         marks = ",".join("?" * len(vs_ids))
         try:
+            # FTS5 ranks ``ORDER BY rank LIMIT n`` without sorting every match: take the best
+            # few first and keep those in the wanted stores ...
+            inner = limit * 4
+            rows = self._q(
+                "SELECT c.id, r.rank FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts "
+                f"MATCH ? ORDER BY rank LIMIT ?) r JOIN chunks c ON c.id = r.rowid "
+                f"WHERE c.vs_id IN ({marks}) ORDER BY r.rank", [match, inner, *vs_ids])
+            if len(rows) >= limit or self._q(
+                    "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts "
+                    "MATCH ? LIMIT ?)", [match, inner])[0][0] < inner:
+                return rows[:limit]
+            # ... and only when other stores crowd them out, rank every match.
             return self._q(
                 "SELECT c.id, bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c "
                 f"ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.vs_id IN ({marks}) "

@@ -77,7 +77,8 @@ def _pdf(data: bytes) -> list[str]:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             raise ExtractError("The PDF is encrypted", "unsupported_file")
-        return [page.extract_text() or "" for page in reader.pages]
+        # PDF text arrives line by line as laid out: a lone newline is a wrapped line.
+        return [_LINE_WRAP.sub(" ", page.extract_text() or "") for page in reader.pages]
     except ExtractError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError,
@@ -85,6 +86,7 @@ def _pdf(data: bytes) -> list[str]:
         raise ExtractError(f"The PDF cannot be read: {type(exc).__name__}: {exc}"[:300]) from None
 
 
+_LINE_WRAP = re.compile(r"(?<=\S)[ \t]*\n(?=[ \t]*\S)")
 _HEADING = re.compile(r"^(#{1,6})\s+\S", re.MULTILINE)
 
 

@@ -131,7 +131,7 @@ def hybrid(db: IndexDB, graphs: Graphs, stores: list[tuple[str, str | None]], qu
         lists.append([cid for cid, _ in sorted(ranked, key=lambda x: -x[1])])
     match = fts_query(query)
     if match:
-        lists.append([cid for cid, _ in db.keyword([s for s, _ in stores], match, pool * 4)])
+        lists.append([cid for cid, _ in db.keyword([s for s, _ in stores], match, pool)])
     found = db.chunks(sorted({cid for ids in lists for cid in ids}))
     scores: dict[int, float] = {}
     for ids in lists:

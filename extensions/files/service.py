@@ -75,8 +75,10 @@ class VectorStores:
         expires_at = doc["last_active_at"] + int(after["days"]) * 86400 if after else None
         status = "expired" if expires_at and expires_at < time.time() else (
             "in_progress" if counts["in_progress"] else "completed")
+        found = self.db.store(doc["id"])
         out = {**doc, "usage_bytes": usage, "file_counts": counts, "status": status,
-               "expires_at": expires_at, "metadata": doc.get("metadata") or {}}
+               "expires_at": expires_at, "metadata": doc.get("metadata") or {},
+               "embedding_model": found[1] if found else None}  # Jan: whose vectors these are
         if out.get("description") is None:
             out.pop("description", None)
         return out

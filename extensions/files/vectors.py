@@ -17,6 +17,13 @@ from usearch.index import Index
 from .db import IndexDB
 
 
+def _new_graph(dims: int) -> Index:
+    # int8 cosine: vectors are unit length, so 8 bits per dimension keep the ranking (the
+    # bench reports recall against exact search) at a quarter of the memory and much faster.
+    return Index(ndim=dims, metric="cos", dtype="i8", connectivity=16, expansion_add=64,
+                 expansion_search=64)
+
+
 class Graphs:
     def __init__(self, folder: Path, db: IndexDB) -> None:
         self.folder, self.db = folder, db
@@ -32,16 +39,14 @@ class Graphs:
             have = self.loaded.get(vs_id)
             if have is not None and have[0] == model and have[1].ndim == dims:
                 return have[1]
-            graph = Index(ndim=dims, metric="cos", dtype="f16", connectivity=16,
-                          expansion_add=128, expansion_search=64)
+            graph = _new_graph(dims)
             path = self._path(vs_id)
             if path.is_file():
                 with contextlib.suppress(Exception):  # unreadable: rebuilt below
                     graph.load(str(path))
             expected = self.db.chunk_count(vs_id, model)
             if graph.ndim != dims or len(graph) != expected:
-                graph = Index(ndim=dims, metric="cos", dtype="f16", connectivity=16,
-                              expansion_add=128, expansion_search=64)
+                graph = _new_graph(dims)
                 for ids, vecs in self.db.iter_vectors(vs_id, model):
                     if vecs.shape[1] == dims:
                         graph.add(ids, vecs)
