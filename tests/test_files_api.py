@@ -175,3 +175,26 @@ def test_chunks_respect_structure_and_overlap():
 
 def _ext(module: str):
     return load_module("files", module)
+
+
+def test_cli_add_list_rm(data_folder, tmp_path):
+    import subprocess
+    import sys
+
+    def jan(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "jan.host.cli", *args, "--data-folder",
+                               str(data_folder)], capture_output=True, text=True, timeout=120)
+
+    doc = tmp_path / "notes.md"
+    doc.write_bytes(markdown_doc())
+    added = jan("files", "add", str(doc))
+    assert added.returncode == 0, added.stderr
+    file_id = added.stdout.split("\t")[0]
+    assert (data_folder / "files" / file_id / "notes.md").read_bytes() == markdown_doc()
+    listed = jan("files", "list")
+    assert file_id in listed.stdout and "notes.md" in listed.stdout
+    assert jan("files", "rm", file_id).returncode == 0
+    assert not (data_folder / "files" / file_id).exists()
+    missing = jan("files", "rm", file_id)
+    assert missing.returncode == 1 and "No file found" in missing.stderr
+    assert "Traceback" not in missing.stderr

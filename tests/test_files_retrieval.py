@@ -164,3 +164,33 @@ async def test_assistant_run_with_file_search_cites_the_file(rag, data_folder):
     # The attachment now lives in the thread's own files/ folder, and is still a file.
     assert (data_folder / "threads" / thread.id / "files" / html / "town.html").is_file()
     assert (await client.files.retrieve(html)).filename == "town.html"
+
+
+async def test_a_new_embedding_model_reindexes_the_store(make_host, data_folder, smollm_path):
+    write_model(data_folder, smollm_path)
+    other = data_folder / "models" / "smollm2-b"
+    other.mkdir()
+    doc = json.loads((data_folder / "models" / MODEL / "model.json").read_text())
+    (other / "model.json").write_text(json.dumps({**doc, "id": "smollm2-b"}))
+    settings = {"sandbox": {"autostart": False},
+                "extensions": {"files": {"embedding_model": MODEL}}}
+    async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+        client = client_for(http)
+        md = await upload(client, "handbook.md", markdown_doc())
+        vs = await client.vector_stores.create(name="h", file_ids=[md])
+        await wait_store(client, vs.id)
+    settings["extensions"]["files"]["embedding_model"] = "smollm2-b"
+    async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+        client = client_for(http)
+        # Keyword ranking answers at once; the vectors are rebuilt with the new model.
+        page = await client.vector_stores.search(vs.id, query="QUILL-58 launch code")
+        assert page.data[0].file_id == md
+        for _ in range(1200):
+            store = json.loads((await client.vector_stores.retrieve(vs.id)).model_dump_json())
+            if store["embedding_model"] == "smollm2-b" and store["status"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+        assert store["embedding_model"] == "smollm2-b" and store["status"] == "completed"
+        page = await client.vector_stores.search(
+            vs.id, query="What secret does the night shift of Heron know?")
+        assert page.data[0].file_id == md and FACT_MD in page.data[0].content[0].text

@@ -90,6 +90,11 @@ class IndexDB:
         rows = self._q("SELECT doc FROM vs_files WHERE vs_id=? AND file_id=?", (vs_id, file_id))
         return json.loads(rows[0][0]) if rows else None
 
+    def batch_of(self, vs_id: str, file_id: str) -> str | None:
+        rows = self._q("SELECT batch_id FROM vs_files WHERE vs_id=? AND file_id=?",
+                       (vs_id, file_id))
+        return rows[0][0] if rows else None
+
     def files(self, vs_id: str, *, status: str | None = None,
               batch_id: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT doc FROM vs_files WHERE vs_id=?", [vs_id]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from jan.sdk import Context
-from jan.sdk.errors import InvalidRequest, NotFound
+from jan.sdk.errors import ApiError, InvalidRequest, NotFound
 from jan.sdk.models import Page, new_id
 from jan.sdk.openai_shapes import cursor_window
 
@@ -50,6 +50,7 @@ class VectorStores:
         self.ctx, self.db, self.graphs, self.files = ctx, db, graphs, files
         self.embedder = Embedder(ctx)
         self.indexer = Indexer(ctx, db, graphs, files, self.embedder, self._file_done)
+        self.reindexing = False
 
     # ------------------------------------------------------------------ stores
     def create_store(self, *, name: str | None, metadata: dict[str, str] | None,
@@ -186,6 +187,11 @@ class VectorStores:
 
     async def _file_done(self, vs_id: str, doc: dict[str, Any]) -> None:
         await self.ctx.events.emit(f"vector_store.file.{doc['status']}", doc)
+        batch_id = self.db.batch_of(vs_id, doc["id"])
+        batch = self.db.batch(vs_id, batch_id) if batch_id else None
+        if batch is not None and not self.db.file_counts(vs_id, batch_id)["in_progress"]:
+            api = self.batch_to_api(batch)
+            await self.ctx.events.emit(f"vector_store.file_batch.{api['status']}", api)
 
     # ------------------------------------------------------------------ search
     async def search(self, vs_ids: list[str], query: str, *, limit: int = 10,
@@ -200,8 +206,14 @@ class VectorStores:
             stores.append((vs_id, model))
         vector, model = None, None
         if any(m for _, m in stores) and query.strip():
-            model, vectors = await self.embedder.embed([query])
-            vector = vectors[0].astype(np.float32)
+            try:
+                model, vectors = await self.embedder.embed([query])
+                vector = vectors[0].astype(np.float32)
+            except ApiError as exc:  # no model right now: keyword ranking still answers
+                self.ctx.log.warning("search without vectors: %s", exc.message)
+            if model and any(m and m != model for _, m in stores) and not self.reindexing:
+                self.reindexing = True  # the embedding model changed since these were indexed
+                self.ctx.spawn(self.reindex_stale(), name="files re-index")
         allowed, subset = None, None
         if filters:
             attrs = {(v, f["id"]): f.get("attributes") or {} for v, _ in stores
@@ -215,7 +227,12 @@ class VectorStores:
 
     async def reindex_stale(self) -> int:
         """Re-queue every store whose vectors came from another model than the current one."""
-        current = await self.embedder.model_id()
+        try:
+            return self._requeue_stale(await self.embedder.model_id())
+        finally:
+            self.reindexing = False
+
+    def _requeue_stale(self, current: str) -> int:
         count = 0
         for doc in self.db.stores():
             model = self.db.store(doc["id"])[1]  # type: ignore[index]
