@@ -48,6 +48,8 @@ class Found:
 
     def cite(self, text: str) -> tuple[str, list[dict[str, Any]]]:
         """``text`` with one source marker per passage used, and their annotations."""
+        if not self.hits:
+            return text, []
         annotations, out = [], text.rstrip()
         for i, hit in enumerate(self.hits):
             marker = f"【{i}:0†{hit['filename'] or hit['file_id']}】"

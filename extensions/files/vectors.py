@@ -8,6 +8,7 @@ with the database (a crash before a save, a model change) is rebuilt from the ro
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import numpy as np
 from usearch.index import Index
 
 from .db import IndexDB
+
+_ID = re.compile(r"^vs_[0-9A-Za-z_]{1,60}$")
 
 
 def _new_graph(dims: int) -> Index:
@@ -32,6 +35,8 @@ class Graphs:
         self.lock = threading.RLock()
 
     def _path(self, vs_id: str) -> Path:
+        if not _ID.match(vs_id):  # ids come from URLs: never let one name another path
+            raise ValueError(f"not a vector store id: {vs_id!r}")
         return self.folder / f"{vs_id}.usearch"
 
     def get(self, vs_id: str, model: str, dims: int) -> Index:
