@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jan.sdk.errors import InvalidRequest
+from jan.sdk.errors import ApiError, InvalidRequest
 from jan.sdk.generation import assistant_settings, generation_request, thread_settings
 from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec
 from jan.sdk.models import Assistant, Thread, ThreadAssistant
@@ -74,3 +74,15 @@ def history(messages: list[Any], instructions: str) -> list[ChatMessage]:
         role = m.role if m.role in ("user", "assistant", "system") else "user"
         out.append(ChatMessage(role=role, content=m.text))
     return out
+
+
+async def file_search(services: Any, assistant: Assistant, thread: Thread,
+                      messages: list[Any]) -> Any:
+    """Passages from the ``files`` service for an assistant with ``file_search`` (or Jan's
+    ``retrieval``) or a thread with attached files: ``.instructions`` to add to the system
+    prompt and ``.cite(text)`` for the answer's annotations; ``None`` without either."""
+    try:
+        files = services.get("files")
+    except ApiError:
+        return None  # no files extension: nothing to retrieve
+    return await files.for_run(assistant, thread, messages)

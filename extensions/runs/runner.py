@@ -229,10 +229,13 @@ class Runner:
             "delta": {"content": [{"index": 0, "type": "text",
                                    "text": {"value": text, "annotations": []}}]}})
 
-    async def _finish(self, run: Run, msg_id: str, text: str, metadata: dict[str, Any]) -> None:
+    async def _finish(self, run: Run, msg_id: str, text: str, metadata: dict[str, Any],
+                      annotations: list[dict[str, Any]] | None = None) -> None:
         message = Message.of_text(run.thread_id, "assistant", text, id=msg_id,
                                   assistant_id=run.assistant_id, run_id=run.id,
                                   metadata=metadata)
+        if annotations and message.content[0].text is not None:
+            message.content[0].text.annotations = annotations
         stored = await self.svc("messages").create(message)
         await self._publish(run, "thread.message.completed", None, message_to_api(stored))
 
@@ -243,7 +246,9 @@ class Runner:
         if not entry.downloaded:
             raise RunFailed(f"Model '{run.model}' is not downloaded", "invalid_prompt")
         limit = self.settings.history_limit
-        messages = reply.history(await self._history(run.thread_id, limit), run.instructions)
+        past = await self._history(run.thread_id, limit)
+        found = await reply.file_search(self.ctx.services, assistant, thread, past)
+        messages = reply.history(past, run.instructions + (found.instructions if found else ""))
         gen = reply.generation(entry, req, assistant, thread, messages)
         offered = tools.offered(req.tools, assistant.tools)
         if offered:
@@ -261,7 +266,13 @@ class Runner:
                 usage.total_tokens += u.total_tokens
             run.usage = usage
             if not calls:
-                await self._finish(run, msg_id, text, {})
+                annotations: list[dict[str, Any]] = []
+                if found is not None:  # file_search: source markers + file_citation annotations
+                    cited, annotations = found.cite(text)
+                    if len(cited) > len(text):
+                        await self._delta(run, msg_id, cited[len(text):])
+                    text = cited
+                await self._finish(run, msg_id, text, {}, annotations)
                 await self._step(run, tools.step(run, "message_creation",
                                                  {"message_id": msg_id}, "completed"))
                 return

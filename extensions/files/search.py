@@ -1,0 +1,149 @@
+"""Hybrid search: vector similarity (HNSW, or exact over a filtered subset) fused with BM25.
+
+The two rankings are fused by reciprocal rank (each list contributes ``1 / (K + rank)``), which
+needs no calibration between cosine similarities and BM25 scores; the fused score is scaled so
+a chunk ranked first by every list scores 1.0, and ``score_threshold`` applies to that.
+Attribute filters are OpenAI's comparison (``eq ne gt gte lt lte in nin``) and compound
+(``and or``) filters over each file's ``attributes``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .db import IndexDB
+from .vectors import Graphs
+
+K = 10
+EXACT_LIMIT = 20_000  # a filtered subset this small is searched exactly (no graph, no misses)
+STOPWORDS = set("""a an and are as at be by for from has have how i in is it its of on or that
+the this to was were what when where which who why will with does did do about into than then
+there these those you your we our they their them he she his her can could would should""".split())
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    vs_id: str
+    file_id: str
+    text: str
+    score: float
+
+
+def fts_query(query: str) -> str | None:
+    """An FTS5 query matching any meaningful word of ``query`` (each quoted: no syntax)."""
+    words = [w.lower() for w in _WORD.findall(query)]
+    keep = [w for w in words if w not in STOPWORDS] or words
+    unique = list(dict.fromkeys(keep))[:32]
+    return " OR ".join(f'"{w}"' for w in unique) if unique else None
+
+
+def _compare(op: str, have: Any, want: Any) -> bool:
+    if op in ("in", "nin"):
+        found = isinstance(want, list) and have in want
+        return found if op == "in" else not found
+    if op == "eq":
+        return have == want
+    if op == "ne":
+        return have != want
+    if have is None or isinstance(have, bool) != isinstance(want, bool):
+        return False
+    try:
+        return {"gt": have > want, "gte": have >= want, "lt": have < want,
+                "lte": have <= want}[op]
+    except TypeError:
+        return False
+
+
+def matches(flt: dict[str, Any] | None, attributes: dict[str, Any]) -> bool:
+    if not flt:
+        return True
+    kind = flt.get("type")
+    if kind in ("and", "or"):
+        results = (matches(f, attributes) for f in flt.get("filters") or [])
+        return all(results) if kind == "and" else any(results)
+    return _compare(str(kind), attributes.get(str(flt.get("key"))), flt.get("value"))
+
+
+def check_filter(flt: Any, depth: int = 0) -> None:
+    """Raise ``ValueError`` naming what is wrong with a filter object."""
+    if depth > 8 or not isinstance(flt, dict):
+        raise ValueError("a filter must be an object (nested at most 8 deep)")
+    kind = flt.get("type")
+    if kind in ("and", "or"):
+        if not isinstance(flt.get("filters"), list) or not flt["filters"]:
+            raise ValueError(f"'{kind}' filter needs a non-empty 'filters' list")
+        for item in flt["filters"]:
+            check_filter(item, depth + 1)
+    elif kind in ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"):
+        if not isinstance(flt.get("key"), str):
+            raise ValueError("comparison filter needs a string 'key'")
+        if "value" not in flt:
+            raise ValueError("comparison filter needs a 'value'")
+    else:
+        raise ValueError(f"unknown filter type {kind!r}")
+
+
+def _exact(db: IndexDB, vs_id: str, model: str, files: list[str], query: np.ndarray,
+           count: int) -> list[tuple[int, float]]:
+    best: list[tuple[int, float]] = []
+    for ids, vecs in db.iter_vectors(vs_id, model, file_ids=files):
+        if vecs.shape[1] != query.shape[0]:
+            continue
+        norms = np.linalg.norm(vecs, axis=1) * (np.linalg.norm(query) or 1.0)
+        sims = vecs @ query / np.where(norms == 0, 1.0, norms)
+        top = np.argsort(-sims)[:count]
+        best += [(int(ids[i]), float(sims[i])) for i in top]
+    return sorted(best, key=lambda x: -x[1])[:count]
+
+
+def hybrid(db: IndexDB, graphs: Graphs, stores: list[tuple[str, str | None]], query: str,
+           vector: np.ndarray | None, model: str | None, *, limit: int, threshold: float,
+           allowed: Callable[[str, str], bool] | None = None,
+           subset: dict[str, list[str]] | None = None) -> list[Hit]:
+    """The best ``limit`` chunks of ``stores`` ((vs_id, model) pairs) for ``query``.
+
+    ``allowed(vs_id, file_id)`` filters; ``subset`` lists each store's allowed files when a
+    filter is active (a small subset is searched exactly).
+    """
+    pool = max(50, limit * 5)
+    lists: list[list[int]] = []
+    ranked: list[tuple[int, float]] = []
+    if vector is not None:
+        for vs_id, vs_model in stores:
+            if vs_model != model:
+                continue  # other embedding space (re-indexing): keyword ranking only
+            files = subset.get(vs_id) if subset is not None else None
+            if files is not None and len(files) == 0:
+                continue
+            if files is not None and db.chunk_count(vs_id, model) > EXACT_LIMIT:
+                files = None  # a big subset: the graph, oversampled, then filtered
+            if files is not None:
+                ranked += _exact(db, vs_id, model, files, vector, pool)
+            else:
+                ranked += graphs.search(vs_id, model, vector, pool * (4 if allowed else 1))
+        lists.append([cid for cid, _ in sorted(ranked, key=lambda x: -x[1])])
+    match = fts_query(query)
+    if match:
+        lists.append([cid for cid, _ in db.keyword([s for s, _ in stores], match, pool)])
+    found = db.chunks(sorted({cid for ids in lists for cid in ids}))
+    scores: dict[int, float] = {}
+    for ids in lists:
+        rank = 0
+        for cid in ids:
+            row = found.get(cid)
+            if row is None or (allowed is not None and not allowed(row[0], row[1])):
+                continue
+            rank += 1
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (K + rank)
+    top = (len(lists) or 1) / (K + 1)
+    hits = [Hit(cid, *found[cid], score=round(s / top, 6)) for cid, s in scores.items()]
+    hits = [h for h in hits if h.score >= threshold]
+    hits.sort(key=lambda h: (-h.score, h.chunk_id))
+    return hits[:limit]
