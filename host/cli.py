@@ -69,9 +69,16 @@ def _add_host_commands(sub: argparse._SubParsersAction, words: list[str]) -> Non
         add_extension_commands(sub, lambda p: _global_options(p, top=False))
     else:
         sub.add_parser("extensions", help=HOST_COMMANDS["extensions"], add_help=False)
-    from .doctor import add_doctor_command
+    doctor = sub.add_parser("doctor", help=HOST_COMMANDS["doctor"],
+                            description="Check the data folder's disk space and the setup.")
+    _global_options(doctor, top=False)
+    doctor.set_defaults(handler=_doctor)
 
-    add_doctor_command(sub, lambda p: _global_options(p, top=False))
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor  # pydantic and settings: only when the command runs
+
+    return run_doctor(args)
 
 
 def build_parser(index: list[IndexedCommand], specs: dict[str, Any],

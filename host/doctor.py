@@ -10,9 +10,7 @@ import argparse
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -70,7 +68,7 @@ def checks(data_folder: Path) -> list[tuple[str, bool, str]]:
     return out
 
 
-def _doctor(args: argparse.Namespace) -> int:
+def run_doctor(args: argparse.Namespace) -> int:
     from .config import resolve_data_folder
 
     folder = resolve_data_folder(args.data_folder)
@@ -78,9 +76,3 @@ def _doctor(args: argparse.Namespace) -> int:
     for name, ok, detail in results:
         print(f"{'ok ' if ok else 'BAD'}  {name}: {detail}")
     return 0 if all(ok for _, ok, _ in results) else 1
-
-
-def add_doctor_command(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    cmd = sub.add_parser("doctor", help="check the data folder's disk space and the setup")
-    common(cmd)
-    cmd.set_defaults(handler=_doctor)
