@@ -151,7 +151,7 @@ async def _run_in_host(spec: Any, args: argparse.Namespace) -> int:
         await jan.stop()
 
 
-def _commands_of(data_folder: str | None, owners: set[str] | None) -> dict[str, Any]:
+def commands_of(data_folder: str | None, owners: set[str] | None) -> dict[str, Any]:
     """Import ``owners`` (all enabled extensions if None), without activating, for commands."""
     import logging
 
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         group = " ".join(words) + " "
         if target is not None or not any(c.name.startswith(group) for c in index):
             # A declared command imports its owner only; an unknown one looks everywhere.
-            specs = _commands_of(folder, {target.owner} if target else None)
+            specs = commands_of(folder, {target.owner} if target else None)
         if target is not None and target.name not in specs:
             print(f"jan: extension {target.owner} declares 'jan {target.name}' but does not "
                   "provide it (is it broken? see `jan extensions list`)", file=sys.stderr)
