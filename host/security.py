@@ -4,7 +4,8 @@ A web page can make the browser talk to ``127.0.0.1`` in two ways, both refused 
 any route runs:
 
 - **DNS rebinding**: the page's own name is re-pointed at 127.0.0.1, so the browser sends
-  ``Host: evil.example``. Only loopback names and the configured host names are served.
+  ``Host: evil.example``. Only loopback names, IP literals and the configured host names are
+  served.
 - **Cross-site requests**: a ``text/plain`` or form POST needs no CORS preflight, and a GET
   by ``<script>`` or ``fetch(no-cors)`` reaches the server too. Browsers mark those with an
   ``Origin`` header and/or ``Sec-Fetch-Site: cross-site``; an ``Origin`` outside the CORS
@@ -40,11 +41,14 @@ def _host_name(authority: str) -> str:
     return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
 
 
-def _is_loopback_name(name: str) -> bool:
+def _never_rebound(name: str) -> bool:
+    """Loopback names, and IP literals: rebinding needs a DNS name (a page whose origin is an
+    IP address is that address), so ``Host: 192.168.1.5:1337`` on a LAN bind stays served."""
     if name in LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
+        ipaddress.ip_address(name.strip("[]"))
+        return True
     except ValueError:
         return False
 
@@ -69,7 +73,7 @@ class BrowserGuard:
         host = headers.get("host")
         if host is not None and not self.any_host:
             name = _host_name(host)
-            if not (_is_loopback_name(name) or name in self.hosts):
+            if not (_never_rebound(name) or name in self.hosts):
                 raise Forbidden(f"Host '{host[:100]}' is not allowed (only localhost and the "
                                 "names in settings.json server.allowed_hosts are served)",
                                 code="host_not_allowed")

@@ -43,7 +43,10 @@ async def test_rebound_host_names_are_refused_before_routing(app_client):
         assert err["code"] == "host_not_allowed"
     r = await c.post("/v1/threads", json={}, headers={"Host": "evil.example:1337"})
     assert_error(r, 403)
-    for host in ("localhost:1337", "127.0.0.1:1337", "[::1]:1337", "localhost", "127.0.0.1"):
+    assert_error(await c.get("/v1/threads", headers={"Host": "127.0.0.1.evil.example"}), 403)
+    assert_error(await c.get("/v1/threads", headers={"Host": "localhost.evil.example"}), 403)
+    for host in ("localhost:1337", "127.0.0.1:1337", "[::1]:1337", "localhost", "127.0.0.1",
+                 "192.168.1.5:1337"):
         r = await c.get("/v1/threads", headers={"Host": host})
         assert r.status_code == 200, (host, r.text)
 

@@ -105,7 +105,10 @@ class Traffic:
             self.bad.append(f"{kind}: {status} {text[:200]}")
 
     def _runner_kill(self, text: str) -> bool:
-        return bool(self.killed_at) and ("runner" in text or "exited" in text)
+        # A killed runner fails what it was generating (503 "runner ...", or an assistant's
+        # model call answered "Unavailable"); anything else is a finding.
+        return bool(self.killed_at) and any(w in text for w in ("runner", "exited",
+                                                                "Unavailable"))
 
     async def chat(self, i: int) -> None:
         drop = i % 4 == 3  # a client that leaves mid-stream
