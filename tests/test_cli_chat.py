@@ -62,6 +62,7 @@ def test_repl_commands_interrupt_paste_and_model_switch(served):
     child.expect(PROMPT)
     child.sendline("Tell me a very long story about a lighthouse keeper.")
     child.expect("lighthouse keeper.\r\n")
+    child.expect(r"\(saved as thread \S+\)\r\n")  # the first turn is saved at once
     child.expect(r"\w{3}")  # the reply has started streaming
     child.sendintr()
     child.expect(r"\[reply interrupted")
