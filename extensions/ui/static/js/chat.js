@@ -6,6 +6,7 @@ import { $, h, toast, copyText } from "./dom.js";
 import { state, emit } from "./state.js";
 import { effective, ensureContext } from "./panel.js";
 import { titleOf } from "./threads.js";
+import { addCodeButtons, fromApi, toolDetails } from "./message-view.js";
 
 const PAGE = 100;
 let messages = [];       // {id, role, text, meta, el}
@@ -13,38 +14,6 @@ let olderCursor = null;  // id of the oldest loaded message when more exist
 let follow = true;       // keep the newest text in view unless the user scrolled up
 
 const box = () => $("messages");
-
-function textOf(m) {
-  return (m.content || []).filter((c) => c.type === "text").map((c) => c.text.value).join("\n");
-}
-
-function fromApi(m) {
-  const role = m.jan_role || m.role;
-  return { id: m.id, role, text: textOf(m), meta: m.metadata || {} };
-}
-
-function addCodeButtons(root) {
-  for (const block of root.querySelectorAll(".code")) {
-    if (block.querySelector(".copy")) continue;
-    block.append(h("button", { type: "button", class: "copy", "aria-label": "Copy code",
-                               onclick: () => copyText(block.querySelector("pre").textContent) }, "Copy"));
-  }
-}
-
-function toolDetails(m) {
-  // Tool calls and results (stored by the tool-calling engine) shown collapsed.
-  const calls = m.meta.tool_calls;
-  if (m.role === "tool") {
-    return h("details", {}, h("summary", {}, "Tool result"), h("pre", {}, m.text));
-  }
-  if (!calls) return null;
-  let parsed = calls;
-  try { if (typeof calls === "string") parsed = JSON.parse(calls); } catch { /* show raw */ }
-  const list = Array.isArray(parsed) ? parsed : [parsed];
-  return list.map((c) => h("details", {},
-    h("summary", {}, `Tool call: ${c?.function?.name || c?.name || "tool"}`),
-    h("pre", {}, typeof c === "string" ? c : JSON.stringify(c?.function?.arguments ?? c, null, 2))));
-}
 
 function actions(m) {
   const acts = [h("button", { type: "button", onclick: () => copyText(m.text), "aria-label": "Copy message" }, "Copy")];
