@@ -151,6 +151,7 @@ async function generate() {
   const s = effective();
   if (!s.model) { toast("No model: download one on the Models page"); return; }
   const controller = new AbortController();
+  const threadId = state.thread.id;  // the user may open another thread mid-stream
   state.streaming = controller;
   setBusy(true);
   const prompt = history(s);
@@ -196,11 +197,12 @@ async function generate() {
   } catch (err) {
     if (err.name === "AbortError") stopped = true; else failed = err;
   }
-  state.streaming = null;
-  setBusy(false);
+  if (state.streaming === controller) state.streaming = null;
+  setBusy(Boolean(state.streaming));
   body.removeAttribute("aria-busy");
   body.classList.remove("streaming");
   if (failed && !m.text && !calls.length) {
+    if (state.thread?.id !== threadId) return;
     messages.pop();
     el.remove();
     toast(`The model failed: ${failed.message}`);
@@ -212,10 +214,11 @@ async function generate() {
   if (stopped || failed) meta.jan_stopped = "true";
   if (calls.length) meta.tool_calls = JSON.stringify(calls).slice(0, 512);  // metadata cap
   try {
-    const saved = await api(`/v1/threads/${state.thread.id}/messages`, {
+    const saved = await api(`/v1/threads/${threadId}/messages`, {
       method: "POST", body: { role: "assistant", content: m.text || "…", metadata: meta } });
     Object.assign(m, fromApi(saved), { text: m.text });
   } catch (err) { toast(`The reply could not be saved: ${err.message}`); }
+  if (state.thread?.id !== threadId) return;  // saved where it belongs; this view moved on
   const [html] = await renderMarkdown([m.text]);
   el.replaceWith(bubble(m, html));
   refreshActions();
