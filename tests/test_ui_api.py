@@ -51,9 +51,10 @@ async def test_page_has_strict_csp_and_no_inline_code(host):
             assert not re.search(r"https?://", a.text), f"{path} names another origin"
             if path.endswith(".js"):
                 assert a.headers["content-type"].startswith("text/javascript")
-                for dep in re.findall(r'from "\./([\w.]+)"', a.text):
+                for dep in re.findall(r'(?:from |import\()"\./([\w.-]+)"', a.text):
                     queue.append(path.rsplit("/", 1)[0] + "/" + dep)
-        assert any(p.endswith("main.js") for p in seen) and any(p.endswith("chat.js") for p in seen)
+        names = {p.rsplit("/", 1)[-1] for p in seen}
+        assert {"main.js", "chat.js", "message-view.js", "models.js", "pages.js"} <= names
 
 
 @pytest.mark.parametrize("path", ["/ui/static/../extension.py", "/ui/static/%2e%2e/render.py",

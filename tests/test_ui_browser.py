@@ -386,3 +386,26 @@ def test_api_key_is_asked_once_and_kept(browser, tmp_path):
         u.close()
     finally:
         srv.stop()
+
+
+def test_switching_threads_mid_stream_saves_the_reply_where_it_belongs(ui, server):
+    other = httpx.post(f"{server.base_url}/threads", json={"title": "Elsewhere"}).json()
+    u = ui()
+    page = u.open()
+    u.send("stream:3000:40")
+    page.wait_for_function(
+        "() => (document.querySelector('article.msg.assistant .bubble')?.textContent || '')"
+        ".includes('tok3 ')")
+    first = page.evaluate("() => document.querySelector('.thread-list li.active').dataset.thread")
+    page.click(f".thread-list li[data-thread='{other['id']}'] button.open")
+    page.wait_for_selector(f".thread-list li.active[data-thread='{other['id']}']")
+
+    def saved(thread_id):
+        return httpx.get(f"{server.base_url}/threads/{thread_id}/messages?order=asc"
+                         ).json()["data"]
+
+    wait_until(lambda: len(saved(first)) == 2, what="the stopped reply saved in its thread")
+    assert saved(first)[1]["metadata"]["jan_stopped"] == "true"
+    assert saved(other["id"]) == []
+    assert page.locator("article.msg").count() == 0
+    assert page.is_visible("#send-btn")

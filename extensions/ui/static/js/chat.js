@@ -6,6 +6,7 @@ import { $, h, toast, copyText } from "./dom.js";
 import { state, emit } from "./state.js";
 import { effective, ensureContext } from "./panel.js";
 import { titleOf } from "./threads.js";
+import { addCodeButtons, fromApi, toolDetails } from "./message-view.js";
 
 const PAGE = 100;
 let messages = [];       // {id, role, text, meta, el}
@@ -13,38 +14,6 @@ let olderCursor = null;  // id of the oldest loaded message when more exist
 let follow = true;       // keep the newest text in view unless the user scrolled up
 
 const box = () => $("messages");
-
-function textOf(m) {
-  return (m.content || []).filter((c) => c.type === "text").map((c) => c.text.value).join("\n");
-}
-
-function fromApi(m) {
-  const role = m.jan_role || m.role;
-  return { id: m.id, role, text: textOf(m), meta: m.metadata || {} };
-}
-
-function addCodeButtons(root) {
-  for (const block of root.querySelectorAll(".code")) {
-    if (block.querySelector(".copy")) continue;
-    block.append(h("button", { type: "button", class: "copy", "aria-label": "Copy code",
-                               onclick: () => copyText(block.querySelector("pre").textContent) }, "Copy"));
-  }
-}
-
-function toolDetails(m) {
-  // Tool calls and results (stored by the tool-calling engine) shown collapsed.
-  const calls = m.meta.tool_calls;
-  if (m.role === "tool") {
-    return h("details", {}, h("summary", {}, "Tool result"), h("pre", {}, m.text));
-  }
-  if (!calls) return null;
-  let parsed = calls;
-  try { if (typeof calls === "string") parsed = JSON.parse(calls); } catch { /* show raw */ }
-  const list = Array.isArray(parsed) ? parsed : [parsed];
-  return list.map((c) => h("details", {},
-    h("summary", {}, `Tool call: ${c?.function?.name || c?.name || "tool"}`),
-    h("pre", {}, typeof c === "string" ? c : JSON.stringify(c?.function?.arguments ?? c, null, 2))));
-}
 
 function actions(m) {
   const acts = [h("button", { type: "button", onclick: () => copyText(m.text), "aria-label": "Copy message" }, "Copy")];
@@ -182,6 +151,7 @@ async function generate() {
   const s = effective();
   if (!s.model) { toast("No model: download one on the Models page"); return; }
   const controller = new AbortController();
+  const threadId = state.thread.id;  // the user may open another thread mid-stream
   state.streaming = controller;
   setBusy(true);
   const prompt = history(s);
@@ -227,11 +197,12 @@ async function generate() {
   } catch (err) {
     if (err.name === "AbortError") stopped = true; else failed = err;
   }
-  state.streaming = null;
-  setBusy(false);
+  if (state.streaming === controller) state.streaming = null;
+  setBusy(Boolean(state.streaming));
   body.removeAttribute("aria-busy");
   body.classList.remove("streaming");
   if (failed && !m.text && !calls.length) {
+    if (state.thread?.id !== threadId) return;
     messages.pop();
     el.remove();
     toast(`The model failed: ${failed.message}`);
@@ -243,10 +214,11 @@ async function generate() {
   if (stopped || failed) meta.jan_stopped = "true";
   if (calls.length) meta.tool_calls = JSON.stringify(calls).slice(0, 512);  // metadata cap
   try {
-    const saved = await api(`/v1/threads/${state.thread.id}/messages`, {
+    const saved = await api(`/v1/threads/${threadId}/messages`, {
       method: "POST", body: { role: "assistant", content: m.text || "…", metadata: meta } });
     Object.assign(m, fromApi(saved), { text: m.text });
   } catch (err) { toast(`The reply could not be saved: ${err.message}`); }
+  if (state.thread?.id !== threadId) return;  // saved where it belongs; this view moved on
   const [html] = await renderMarkdown([m.text]);
   el.replaceWith(bubble(m, html));
   refreshActions();

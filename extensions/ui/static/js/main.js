@@ -5,8 +5,12 @@ import { state, on } from "./state.js";
 import * as chat from "./chat.js";
 import * as threads from "./threads.js";
 import * as panel from "./panel.js";
-import * as models from "./models.js";
-import * as pages from "./pages.js";
+
+// The pages other than the chat load on first visit: fewer modules before the composer works.
+let modelsPage = null;
+let otherPages = null;
+const models = () => (modelsPage ||= import("./models.js").then((m) => { m.init(); return m; }));
+const pages = () => (otherPages ||= import("./pages.js").then((m) => { m.init(); return m; }));
 
 const VIEWS = ["chat", "models", "assistants", "status"];
 
@@ -20,9 +24,9 @@ function route() {
   $("panel").hidden = view !== "chat";
   $("layout").classList.toggle("no-panel", view !== "chat");
   $("layout").classList.remove("sidebar-open");
-  if (view === "models") models.show();
-  if (view === "assistants") pages.showAssistants();
-  if (view === "status") pages.showStatus();
+  if (view === "models") models().then((m) => m.show());
+  if (view === "assistants") pages().then((m) => m.showAssistants());
+  if (view === "status") pages().then((m) => m.showStatus());
 }
 
 const THEMES = ["auto", "light", "dark"];
@@ -59,8 +63,6 @@ function init() {
   on("thread-deleted", (t) => { if (state.thread && state.thread.id === t.id) chat.open(null); });
   on("thread-updated", (t) => { if (state.thread && state.thread.id === t.id) { state.thread = t; $("chat-title").textContent = threads.titleOf(t); } });
   chat.init();
-  models.init();
-  pages.init();
   window.addEventListener("hashchange", route);
   route();
   $("composer-input").focus();
