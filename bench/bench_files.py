@@ -127,7 +127,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         db, graphs, seconds = build(Path(tmp), texts, vectors)
         store_rate = args.chunks / seconds
-        print(f"indexing: embedding {rate:,.1f} chunks/s (~{tokens} tokens each, SmolLM2-135M) | "
+        print(f"indexing: embedding {rate:,.3f} chunks/s (~{tokens} tokens each, SmolLM2-135M) | "
               f"store alone {store_rate:,.0f} chunks/s | store/embedding = "
               f"{store_rate / rate:,.0f}x -> indexing is bound by the embedding model")
         picks = rng.integers(0, args.chunks, args.queries)
