@@ -127,12 +127,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         db, graphs, seconds = build(Path(tmp), texts, vectors)
         store_rate = args.chunks / seconds
-        print(f"indexing: embedding {rate:,.1f} chunks/s (~{tokens} tokens each, SmolLM2-135M) | "
+        print(f"indexing: embedding {rate:,.3f} chunks/s (~{tokens} tokens each, SmolLM2-135M) | "
               f"store alone {store_rate:,.0f} chunks/s | store/embedding = "
               f"{store_rate / rate:,.0f}x -> indexing is bound by the embedding model")
         picks = rng.integers(0, args.chunks, args.queries)
-        queries = vectors[picks] + 0.3 * rng.standard_normal((args.queries, DIMS)).astype(
-            np.float32)
+        # A query is a near neighbour of one chunk (cosine ~0.95 to it), as a paraphrase is.
+        queries = vectors[picks] + (0.3 / DIMS ** 0.5) * rng.standard_normal(
+            (args.queries, DIMS)).astype(np.float32)
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         words = [" ".join([w for w in texts[i].split() if int(w[1:]) > 100][:3]) for i in picks]
         stores = [("vs_bench", "bench")]

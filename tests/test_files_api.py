@@ -84,6 +84,12 @@ async def test_hostile_file_name_stays_inside_its_folder(api, data_folder):
     assert not (data_folder.parent / "evil.txt").exists()
     r = await client.files.with_raw_response.content(f.id)
     assert "evil.txt" in r.headers["content-disposition"]
+    # A file named like the sidecar cannot overwrite it.
+    twin = await client.files.create(file=("file.json", b'{"not": "a sidecar"}'),
+                                     purpose="assistants")
+    assert twin.filename == "file.json"
+    assert (await client.files.content(twin.id)).content == b'{"not": "a sidecar"}'
+    assert (await client.files.retrieve(twin.id)).id == twin.id
 
 
 async def test_vector_store_validation(api):

@@ -13,9 +13,10 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported when first used: it costs seconds at startup
+    import numpy as np
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -144,6 +145,8 @@ class IndexDB:
     def replace_chunks(self, vs_id: str, file_id: str, model: str, texts: list[str],
                        vectors: np.ndarray) -> list[int]:
         """Swap a file's chunks for new ones in one transaction; returns the new chunk ids."""
+        import numpy as np
+
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self.lock, self.conn:
             self.conn.execute("BEGIN")
@@ -167,6 +170,8 @@ class IndexDB:
     def iter_vectors(self, vs_id: str, model: str, *, file_ids: list[str] | None = None,
                      batch: int = 5000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) in batches, for rebuilding a graph or an exact search."""
+        import numpy as np
+
         sql, args = "SELECT id, vector FROM chunks WHERE vs_id=? AND model=?", [vs_id, model]
         if file_ids is not None:
             sql += f" AND file_id IN ({','.join('?' * len(file_ids))})"

@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from jan.sdk import Context
 from jan.sdk.errors import ApiError, InvalidRequest
@@ -43,6 +44,8 @@ class Embedder:
     async def embed(self, texts: list[str], model: str | None = None,
                     progress: Callable[[int], Awaitable[None]] | None = None
                     ) -> tuple[str, np.ndarray]:
+        import numpy as np  # here, not at import: it costs seconds at startup
+
         model = model or await self.model_id()
         registry = self.ctx.services.get("models")
         spec = registry.load_spec(await registry.get(model))

@@ -50,10 +50,11 @@ class Found:
         """``text`` with one source marker per passage used, and their annotations."""
         if not self.hits:
             return text, []
-        annotations, out = [], text.rstrip()
+        # Only ever appended, so a streamed answer's deltas plus the markers equal the text.
+        annotations, out = [], text
         for i, hit in enumerate(self.hits):
             marker = f"【{i}:0†{hit['filename'] or hit['file_id']}】"
-            out += marker if i else " " + marker
+            out += marker if i or not out or out[-1].isspace() else " " + marker
             annotations.append({
                 "type": "file_citation", "text": marker,
                 "start_index": len(out) - len(marker), "end_index": len(out),

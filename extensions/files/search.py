@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from .db import IndexDB
 from .vectors import Graphs
@@ -92,6 +93,8 @@ def check_filter(flt: Any, depth: int = 0) -> None:
 
 def _exact(db: IndexDB, vs_id: str, model: str, files: list[str], query: np.ndarray,
            count: int) -> list[tuple[int, float]]:
+    import numpy as np
+
     best: list[tuple[int, float]] = []
     for ids, vecs in db.iter_vectors(vs_id, model, file_ids=files):
         if vecs.shape[1] != query.shape[0]:

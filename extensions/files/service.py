@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-
 from jan.sdk import Context
 from jan.sdk.errors import ApiError, InvalidRequest, NotFound
 from jan.sdk.models import Page, new_id
@@ -208,7 +206,7 @@ class VectorStores:
         if any(m for _, m in stores) and query.strip():
             try:
                 model, vectors = await self.embedder.embed([query])
-                vector = vectors[0].astype(np.float32)
+                vector = vectors[0]
             except ApiError as exc:  # no model right now: keyword ranking still answers
                 self.ctx.log.warning("search without vectors: %s", exc.message)
             if model and any(m and m != model for _, m in stores) and not self.reindexing:

@@ -39,9 +39,10 @@ class FileRecord(BaseModel):
     status_details: str | None = None
     expires_at: int | None = None
     thread_id: str | None = None  # Jan: the thread whose files/ folder holds it
+    stored: str | None = None  # the name on disk when it differs (a name that is the sidecar's)
 
     def to_api(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"thread_id"})
+        return self.model_dump(mode="json", exclude={"thread_id", "stored"})
 
 
 def safe_name(filename: str) -> str:
@@ -98,12 +99,14 @@ class FileStore:
         if len(data) > self.max_bytes:
             raise InvalidRequest(f"File is too large: {len(data)} bytes, the limit is "
                                  f"{self.max_bytes} bytes", param="file", code="file_too_large")
+        name = safe_name(filename)
         record = FileRecord(id=new_id("file"), bytes=len(data), created_at=int(time.time()),
-                            filename=safe_name(filename), purpose=purpose, thread_id=thread_id)
+                            filename=name, purpose=purpose, thread_id=thread_id,
+                            stored=f"_{name}" if name.lower() == SIDECAR else None)
         parts = ("threads", thread_id, "files", record.id) if thread_id else ("files", record.id)
         folder = self.data.sub(*parts)
         # Bytes first, sidecar last: a crash in between leaves no half-listed file.
-        folder.write_bytes(record.filename, data=data)
+        folder.write_bytes(record.stored or record.filename, data=data)
         folder.write_json(SIDECAR, value=record.model_dump(mode="json"))
         self._where[record.id] = folder.root
         return record
@@ -118,7 +121,7 @@ class FileStore:
 
     def path(self, file_id: str) -> Path:
         record = self.get(file_id)
-        return Folder(self._folder(file_id)).path(record.filename)
+        return Folder(self._folder(file_id)).path(record.stored or record.filename)
 
     def read(self, file_id: str) -> bytes:
         return self.path(file_id).read_bytes()
