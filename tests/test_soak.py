@@ -1,223 +1,188 @@
-"""Soak: mixed traffic against a real ``jan serve`` for ``JAN_SOAK_SECONDS`` (default 240 in
-CI, 60 elsewhere): chat streams (some dropped mid-stream), threads and messages, runs of a code
-assistant that calls the model, and the model runner SIGKILLed now and then.
+"""Soak: mixed traffic against a real ``jan serve`` (issue 12): chat streams, threads, runs of a
+code assistant, clients that disconnect mid-stream, and the model runner killed now and then.
 
-Measured: no 5xx except requests cut by a killed runner; host RSS after warm-up stays within
-10%; no growth in child processes or open file descriptors. The figures are printed (run with
-``-s``) and written to ``soak.json`` beside the data folder.
+Passes when no request got a 5xx other than those the killed runner explains, the server's RSS
+after warm-up stays within 10%, and neither its child processes nor its open file descriptors
+grow. ``JAN_SOAK_SECONDS`` sets the length (default 180 under CI and 60
+elsewhere, so the suite stays fast; the issue's full soak is ``JAN_SOAK_SECONDS=1200``). Figures are printed at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import os
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
-from conftest import IN_CI
+from conftest import IN_CI, write_settings
+from sandbox_fixtures import write_assistant, write_model
 
-pytestmark = pytest.mark.slow
-MODEL = "smollm2"
-SECONDS = float(os.environ.get("JAN_SOAK_SECONDS") or (240 if IN_CI else 60))
-KILL_EVERY = max(20.0, SECONDS / 6)
-CODER = """
-from jan.sdk.assistant import events, models, thread
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+SECONDS = float(os.environ.get("JAN_SOAK_SECONDS") or (180 if IN_CI else 60))
+KILL_EVERY = max(10.0, SECONDS / 6)
+CODE = """
+from jan.sdk.assistant import assistant, events, models, thread
 
-@events.on("assistant:coder")
+@events.on(f"assistant:{assistant.id}")
 def reply(event):
-    text = thread.messages()[-1]["content"]
-    total = sum(int(c) for c in text if c.isdigit())
-    answer = models[0].chat([{"role": "user", "content": text}], max_tokens=4)
-    return f"sum={total} model={len(answer)}"
+    history = thread.messages(limit=4)
+    return "echo: " + models.chat(history, max_tokens=4)
 """
 
 
-def write_folder(data: Path, gguf: Path) -> None:
-    folder = data / "models" / MODEL
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.json").write_text(json.dumps({
-        "id": MODEL, "object": "model", "name": "SmolLM2 135M", "format": "gguf",
-        "engine": "llama-cpp",
-        "settings": {"llama_model_path": str(gguf), "ctx_len": 1024, "n_parallel": 2},
-        "parameters": {"temperature": 0},
-    }))
-    coder = data / "assistants" / "coder"
-    coder.mkdir(parents=True, exist_ok=True)
-    (coder / "assistant.json").write_text(json.dumps({"id": "coder", "name": "coder",
-                                                      "model": MODEL}))
-    (coder / "index.py").write_text(CODER)
-    (data / "settings.json").write_text(json.dumps({"default_model": MODEL}))
+def proc_status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
-def children(pid: int) -> set[int]:
-    """All descendants of ``pid`` (via /proc/*/stat parent links)."""
-    parent: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
-                parent[int(name)] = int(fields[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    out, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier} - out
-        out |= frontier
-    return out
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def runner_pids(pid: int) -> list[int]:
+def children(pid: int) -> list[tuple[int, str]]:
+    """Direct child processes of ``pid`` with their command lines."""
     out = []
-    for p in children(pid):
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            if b"jan.host.engine.runner" in Path(f"/proc/{p}/cmdline").read_bytes():
-                out.append(p)
-        except OSError:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    out.append((int(name), f.read().replace(b"\0", b" ").decode()))
+        except (OSError, ValueError, IndexError):
             continue
     return out
 
 
-class Traffic:
-    def __init__(self, c: httpx.AsyncClient) -> None:
-        self.c = c
-        self.counts: dict[str, int] = {}
-        self.bad: list[str] = []
-        self.killed_at: list[float] = []
+class Soak:
+    def __init__(self, url: str, server_pid: int) -> None:
+        self.url, self.server_pid = url, server_pid
+        self.statuses: Counter[str] = Counter()
+        self.unexplained: list[str] = []
+        self.kills: list[float] = []
+        self.end = time.monotonic() + SECONDS
+        self.client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="local", max_retries=0,
+                                         timeout=120)
 
-    def record(self, kind: str, status: int, text: str) -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        if status >= 500 and not self._runner_kill(text):
-            self.bad.append(f"{kind}: {status} {text[:200]}")
+    def killed_recently(self, started: float) -> bool:
+        # A request that overlapped a runner kill may fail with 5xx: that is the kill's doing.
+        return any(started - 1 <= k <= time.monotonic() + 1 for k in self.kills)
 
-    def _runner_kill(self, text: str) -> bool:
-        # A killed runner fails what it was generating (503 "runner ...", or an assistant's
-        # model call answered "Unavailable"); anything else is a finding.
-        return bool(self.killed_at) and any(w in text for w in ("runner", "exited",
-                                                                "Unavailable"))
-
-    async def chat(self, i: int) -> None:
-        drop = i % 4 == 3  # a client that leaves mid-stream
-        async with self.c.stream("POST", "/v1/chat/completions", json={
-                "model": MODEL, "stream": True, "max_tokens": 24,
-                "messages": [{"role": "user", "content": f"Tell me about the number {i}."}]},
-        ) as r:
-            if r.status_code != 200:
-                self.record("chat", r.status_code, (await r.aread()).decode())
-                return
-            async for line in r.aiter_lines():
-                if '"error"' in line:
-                    self.record("chat", 500, line)
-                    return
-                if drop and line.startswith("data: "):
-                    break
-        self.record("chat", 200, "")
-
-    async def threads(self, i: int) -> None:
-        r = await self.c.post("/v1/threads", json={"metadata": {"i": str(i)}})
-        self.record("threads", r.status_code, r.text)
-        if r.status_code != 200:
-            return
-        tid = r.json()["id"]
-        for n in range(3):
-            r = await self.c.post(f"/v1/threads/{tid}/messages",
-                                  json={"role": "user", "content": f"note {n} of {i}"})
-            self.record("messages", r.status_code, r.text)
-        r = await self.c.get(f"/v1/threads/{tid}/messages", params={"limit": 10})
-        self.record("messages", r.status_code, r.text)
-        if i % 2 == 0:
-            r = await self.c.delete(f"/v1/threads/{tid}")
-            self.record("threads", r.status_code, r.text)
-
-    async def run(self, i: int) -> None:
-        r = await self.c.post("/v1/threads/runs", json={
-            "assistant_id": "coder",
-            "thread": {"messages": [{"role": "user", "content": f"add {i} and 12"}]}})
-        self.record("runs", r.status_code, r.text)
-        if r.status_code != 200:
-            return
-        run = r.json()
-        deadline = time.monotonic() + 120
-        while run["status"] in ("queued", "in_progress") and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)  # polling a run, as the SDKs do
-            r = await self.c.get(f"/v1/threads/{run['thread_id']}/runs/{run['id']}")
-            self.record("runs", r.status_code, r.text)
-            if r.status_code != 200:
-                return
-            run = r.json()
-        if run["status"] == "failed" and not self._runner_kill(json.dumps(run)):
-            self.bad.append(f"run failed: {run.get('last_error')}")
-
-    async def loop(self, kind: str, until: float) -> None:
-        fn = getattr(self, kind)
-        i = 0
-        while time.monotonic() < until:
+    async def guarded(self, kind: str, coro_fn) -> None:
+        while time.monotonic() < self.end:
+            started = time.monotonic()
             try:
-                await fn(i)
-            except httpx.HTTPError as exc:
-                self.bad.append(f"{kind}: transport error {exc!r}")
-            i += 1
+                await coro_fn()
+                self.statuses[f"{kind} ok"] += 1
+            except openai.APIStatusError as exc:
+                self.record(kind, exc.status_code, started, str(exc)[:200])
+            except httpx.HTTPStatusError as exc:  # a stream's body may be unread: no text
+                self.record(kind, exc.response.status_code, started, str(exc)[:200])
+            except (openai.APITimeoutError, httpx.TimeoutException):
+                # The client gave up waiting (a loaded machine): counted, not a server error.
+                self.statuses[f"{kind} client timeout"] += 1
+            except (openai.APIConnectionError, httpx.TransportError) as exc:
+                self.record(kind, 599, started, repr(exc)[:200])
+            except openai.APIError as exc:  # an error event inside a 200 stream
+                self.record(kind, 598, started, str(exc)[:200])
+
+    def record(self, kind: str, status: int, started: float, detail: str) -> None:
+        self.statuses[f"{kind} {status}"] += 1
+        if status >= 500 and not self.killed_recently(started):
+            self.unexplained.append(f"{kind} {status}: {detail}")
+
+    async def chat_stream(self) -> None:
+        stream = await self.client.chat.completions.create(
+            model="smollm2", max_tokens=8, stream=True,
+            messages=[{"role": "user", "content": "Say something short."}])
+        async for _ in stream:
+            pass
+
+    async def disconnect(self) -> None:
+        async with httpx.AsyncClient(timeout=120) as http, http.stream(
+                "POST", self.url + "/v1/chat/completions",
+                json={"model": "smollm2", "stream": True, "max_tokens": 32,
+                      "messages": [{"role": "user", "content": "Tell a story."}]}) as resp:
+            resp.raise_for_status()
+            async for _ in resp.aiter_bytes():
+                break  # hang up after the first piece
+
+    async def threads(self) -> None:
+        thread = await self.client.beta.threads.create(
+            messages=[{"role": "user", "content": "a message to keep"}])
+        await self.client.beta.threads.messages.list(thread.id)
+        await self.client.beta.threads.delete(thread.id)
+
+    async def code_run(self) -> None:
+        started = time.monotonic()
+        thread = await self.client.beta.threads.create(
+            messages=[{"role": "user", "content": "hello"}])
+        run = await self.client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id="soaker", poll_interval_ms=100)
+        if run.status != "completed":
+            error = run.last_error.message[:80] if run.last_error else run.status
+            self.statuses[f"run {run.status}"] += 1
+            if not self.killed_recently(started):
+                self.unexplained.append(f"run {run.status}: {error}")
+        await self.client.beta.threads.delete(thread.id)
+
+    async def killer(self) -> None:
+        while time.monotonic() + KILL_EVERY < self.end:
+            await asyncio.sleep(KILL_EVERY)
+            for pid, cmd in children(self.server_pid):
+                if "jan.host.engine.runner" in cmd:
+                    self.kills.append(time.monotonic())
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
 
 
-async def settle(t: Traffic) -> None:
-    """Bring the steady state back (runner and worker up) before counting processes."""
-    await t.chat(0)
-    await t.run(0)
-
-
-async def test_soak_mixed_traffic(jan_server, data_folder, smollm_path):
-    write_folder(data_folder, smollm_path)
+async def test_soak_mixed_traffic(jan_server, data_folder: Path, smollm_path) -> None:
+    write_model(data_folder, smollm_path)
+    write_assistant(data_folder, "soaker", CODE, model="smollm2")
+    # Generous limits: on a loaded machine a slow run is not a failure, a 5xx is.
+    write_settings(data_folder, {"sandbox": {"timeout": 600, "autostart": False}})
     server = jan_server()
-    pid = server.proc.pid
-    warm_s = max(15.0, SECONDS * 0.25)
-    warm_until = time.monotonic() + warm_s
-    samples: list[tuple[float, int]] = []
-    async with httpx.AsyncClient(base_url=server.url, timeout=180) as c:
-        t = Traffic(c)
+    soak = Soak(server.url, server.proc.pid)
+    await soak.chat_stream()  # load the model
+    soak.end = time.monotonic() + SECONDS
+    warm_until = time.monotonic() + min(30.0, SECONDS / 4)
+    traffic = [soak.guarded("chat", soak.chat_stream), soak.guarded("chat", soak.chat_stream),
+               soak.guarded("disconnect", soak.disconnect),
+               soak.guarded("threads", soak.threads), soak.guarded("run", soak.code_run)]
+    tasks = [asyncio.create_task(t) for t in traffic] + [asyncio.create_task(soak.killer())]
+    while time.monotonic() < warm_until:
+        await asyncio.sleep(0.5)
+    base = sample(server.proc.pid)
+    samples = [base]
+    while not all(t.done() for t in tasks[:-1]):
+        await asyncio.sleep(2)
+        samples.append(sample(server.proc.pid))
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(2)  # let runs and workers settle before the last sample
+    last = sample(server.proc.pid)
+    peak = max(s["rss"] for s in samples)
+    print(f"\nsoak {SECONDS:.0f}s: {dict(sorted(soak.statuses.items()))}; runner killed "
+          f"{len(soak.kills)}x; RSS after warm-up {base['rss'] / 2**20:.1f} MB, peak "
+          f"{peak / 2**20:.1f} MB, end {last['rss'] / 2**20:.1f} MB; fds {base['fds']} -> "
+          f"{last['fds']}; children {base['children']} -> {last['children']}; unexplained "
+          f"{soak.unexplained}")
+    assert not soak.unexplained, soak.unexplained[:10]
+    assert abs(last["rss"] - base["rss"]) <= 0.10 * base["rss"]
+    assert last["fds"] <= base["fds"] + 4  # a runner restarted since the base holds pipes
+    kinds = Counter("runner" if "engine.runner" in cmd else "sandbox" if "bootstrap.py" in cmd
+                    else cmd[:80] for _, cmd in children(server.proc.pid))
+    assert all(n <= 1 for n in kinds.values()), kinds  # one runner, one assistant worker
+    assert soak.statuses["chat ok"] > 0 and soak.statuses["run ok"] > 0
 
-        async def monitor(end: float) -> None:
-            next_kill = time.monotonic() + min(KILL_EVERY, (end - time.monotonic()) / 3)
-            while time.monotonic() < end:
-                samples.append((time.monotonic(), rss_kb(pid)))
-                if time.monotonic() >= next_kill:
-                    for runner in runner_pids(pid):
-                        t.killed_at.append(time.monotonic())
-                        os.kill(runner, signal.SIGKILL)
-                    next_kill += KILL_EVERY
-                await asyncio.sleep(1)  # sampling period, not a wait for a condition
 
-        warm = asyncio.gather(*(t.loop(k, warm_until) for k in ("chat", "threads", "run")))
-        await warm
-        await settle(t)
-        base = {"rss_kb": rss_kb(pid), "fds": fds(pid), "procs": len(children(pid))}
-        end = time.monotonic() + max(SECONDS - warm_s, 20.0)  # measured from the warm state
-        await asyncio.gather(monitor(end), *(t.loop(k, end) for k in ("chat", "chat", "threads",
-                                                                       "run")))
-        await settle(t)
-        final = {"rss_kb": rss_kb(pid), "fds": fds(pid), "procs": len(children(pid))}
-    peak = max(kb for _, kb in samples) if samples else final["rss_kb"]
-    figures = {"seconds": SECONDS, "requests": t.counts, "kills": len(t.killed_at),
-               "baseline": base, "final": final, "peak_rss_kb": peak,
-               "rss_ratio_final": round(final["rss_kb"] / base["rss_kb"], 3),
-               "rss_ratio_peak": round(peak / base["rss_kb"], 3), "bad": t.bad[:20]}
-    print("\nsoak figures:", json.dumps(figures))
-    (data_folder.parent / "soak.json").write_text(json.dumps(figures, indent=2))
-    assert not t.bad, t.bad[:20]
-    assert sum(t.counts.values()) > 20
-    assert final["rss_kb"] <= base["rss_kb"] * 1.10, figures
-    assert final["procs"] <= base["procs"], figures
-    assert final["fds"] <= base["fds"] + 2, figures  # a pooled connection may come or go
+def sample(pid: int) -> dict[str, int]:
+    rss = int(proc_status(pid)["VmRSS"].split()[0]) * 1024
+    return {"rss": rss, "fds": len(os.listdir(f"/proc/{pid}/fd")),
+            "children": len(children(pid))}
+
+
+__all__ = ["Soak"]

@@ -115,7 +115,7 @@ class Worker:
         finally:
             self.busy = False
         if not probe:
-            self.freeze()
+            self._end_call()  # whatever index.py started while loading ends here too
         return self.info
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
