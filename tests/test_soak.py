@@ -3,8 +3,8 @@ code assistant, clients that disconnect mid-stream, and the model runner killed 
 
 Passes when no request got a 5xx other than those the killed runner explains, the server's RSS
 after warm-up stays within 10%, and neither its child processes nor its open file descriptors
-grow. ``JAN_SOAK_SECONDS`` sets the length (default 180 under CI and 60
-elsewhere, so the suite stays fast; the issue's full soak is ``JAN_SOAK_SECONDS=1200``). Figures are printed at the end.
+grow. ``JAN_SOAK_SECONDS`` sets the length (default 180 under CI and 60 elsewhere, so the suite
+stays fast; the issue's full soak is ``JAN_SOAK_SECONDS=1200``). Figures are printed at the end.
 """
 
 from __future__ import annotations
