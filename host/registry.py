@@ -244,35 +244,27 @@ class ExtensionHost:
         await self.bus.drain(timeout=2)
 
     # ------------------------------------------------------------------ lazy activation
-    async def activate_for_path(self, path: str) -> bool:
+    async def _activate_waiting(self, kind: str, value: str) -> bool:
+        """Activate inactive extensions with an ``<kind>:<glob>`` event matching ``value``."""
         activated = False
         for rec in list(self.records.values()):
             if rec.state != ExtState.INACTIVE:
                 continue
             globs = [e.partition(":")[2] for e in rec.manifest.activation_events
-                     if e.startswith("onRoute:")]
-            if any(fnmatch.fnmatchcase(path, g) for g in globs):
+                     if e.startswith(kind + ":")]
+            if any(fnmatch.fnmatchcase(value, g) for g in globs):
                 activated = await self.activate(rec.id) or activated
         return activated
 
-    async def activate_for_command(self, command: str) -> None:
-        """Activate extensions waiting for ``onCommand:`` this command (words joined by dots)."""
-        dotted = ".".join(command.split())
-        for rec in list(self.records.values()):
-            patterns = [e.partition(":")[2] for e in rec.manifest.activation_events
-                        if e.startswith("onCommand:")]
-            wanted = any(fnmatch.fnmatchcase(dotted, p) for p in patterns)
-            if rec.state == ExtState.INACTIVE and wanted:
-                await self.activate(rec.id)
+    async def activate_for_path(self, path: str) -> bool:
+        return await self._activate_waiting("onRoute", path)
+
+    async def activate_for_command(self, command: str) -> bool:
+        """``onCommand:`` events name a command with its words joined by dots."""
+        return await self._activate_waiting("onCommand", ".".join(command.split()))
 
     async def _activate_for_event(self, topic: str) -> None:
-        for rec in list(self.records.values()):
-            if rec.state != ExtState.INACTIVE:
-                continue
-            patterns = [e.partition(":")[2] for e in rec.manifest.activation_events
-                        if e.startswith("onEvent:")]
-            if any(fnmatch.fnmatchcase(topic, p) for p in patterns):
-                await self.activate(rec.id)
+        await self._activate_waiting("onEvent", topic)
 
     # ------------------------------------------------------------------ views
     def routes(self) -> list[RouteSpec]:

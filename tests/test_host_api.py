@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import httpx
 import pytest
@@ -86,16 +85,14 @@ async def test_cors_allowlist(make_host):
             assert "access-control-allow-origin" not in other.headers
 
 
-def test_real_server_answers_health_fast_and_stops_on_sigterm(jan_server):
-    started = time.monotonic()
+def test_real_server_answers_health_and_stops_on_sigterm(jan_server):
+    # How fast it starts is bench/bench_startup.py's job: no timing assertion here.
     server = jan_server()
-    elapsed = time.monotonic() - started
     body = httpx.get(server.url + "/health").json()
     assert {e["id"] for e in body["extensions"]} >= {"chat", "models", "assistants", "threads",
                                                       "messages"}
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(20) == 0
-    assert elapsed < 10, f"/health took {elapsed:.2f}s"  # bench/bench_startup.py measures it
 
 
 def test_non_loopback_bind_requires_a_key(data_folder):
