@@ -342,8 +342,13 @@ class Runner:
         queue: Queue | None = asyncio.Queue() if stream else None
         if queue is not None:
             self.queues[run_id] = queue
+        live = self.runs.get(run_id, run)
+        # Answered before the run's task resumes: whoever polls next must not see
+        # requires_action again (OpenAI answers "queued" here too).
+        live.status, live.required_action = "queued", None
+        self.store.save(live)
         self.waits.resolve(run_id, got)
-        return self.runs.get(run_id, run), queue
+        return live, queue
 
     async def _history(self, thread_id: str, limit: int) -> list[Message]:
         """The thread's last ``limit`` messages, oldest first (stores serve 100 per page)."""
