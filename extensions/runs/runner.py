@@ -69,7 +69,8 @@ class Runner:
                   top_p=req.top_p, max_completion_tokens=req.max_completion_tokens,
                   max_prompt_tokens=req.max_prompt_tokens,
                   tools=[t.model_dump(exclude_none=True) for t in offered],
-                  parallel_tool_calls=req.parallel_tool_calls is not False)
+                  parallel_tool_calls=req.parallel_tool_calls is not False,
+                  tool_choice=req.tool_choice or "auto")
         # From here to the return nothing awaits: a concurrent list/retrieve (reconcile) or
         # cancel can only ever see the run saved *and* registered with its task.
         self.store.save(run)
