@@ -47,3 +47,39 @@ def test_dangling_tool_message():
     assert dangling_tool_message(ok) is None
     assert dangling_tool_message([*ok, ChatMessage(role="tool", tool_call_id="c1")]) == 3
     assert dangling_tool_message([ChatMessage(role="tool", tool_call_id="x")]) == 0
+
+
+@pytest.mark.slow
+def test_lazy_grammar_constrains_only_after_the_trigger(smollm_path):
+    """``auto``'s mechanism: free text, then the grammar from the trigger on (real model)."""
+    from jan.host.engine.native import Context, Model, init_backend
+    from jan.host.engine.sampling import Sampler
+    from jan.sdk.inference import GenerationRequest
+
+    init_backend()
+    model = Model(str(smollm_path))
+    ctx = Context(model, n_ctx=512, n_seq=1, n_batch=512, n_threads=2)
+    prompt = ("<|im_start|>user\nSay: Hello there, how are you?<|im_end|>\n"
+              "<|im_start|>assistant\n")
+    toks = model.tokenize(prompt, add_special=False, parse_special=True)
+    sampler = Sampler(model, GenerationRequest(prompt=prompt, temperature=0),
+                      'root ::= "Hel" [a-z]* " ZZZ QQQ" "."\n', lazy=[r"[\s\S]*?(Hel)[\s\S]*"])
+    try:
+        ctx.clear_batch()
+        idx = ctx.add_many(toks, 0, 0, True)
+        assert ctx.decode() == 0
+        pos, out = len(toks), b""
+        for _ in range(20):
+            tok = sampler.sample(ctx.ptr, idx)
+            if model.is_eog(tok):
+                break
+            out += model.piece(tok)
+            ctx.clear_batch()
+            idx = ctx.add(tok, pos, 0, True)
+            pos += 1
+            assert ctx.decode() == 0
+    finally:
+        sampler.free()
+        ctx.free()
+        model.free()
+    assert out.decode().endswith(" ZZZ QQQ.") and out.startswith(b"Hel")
