@@ -73,6 +73,7 @@ async def test_pydantic_ai_structured_output_and_a_tool(http):
     from pydantic_ai import Agent
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
+    from pydantic_ai.usage import UsageLimits
 
     model = OpenAIChatModel(MODEL, provider=OpenAIProvider(openai_client=openai_client(http)))
     agent = Agent(model, output_type=City, retries=2)
@@ -90,7 +91,8 @@ async def test_pydantic_ai_structured_output_and_a_tool(http):
         calls.append(city)
         return "France"
 
-    result = await tool_agent.run("Which country is Paris in? Answer with the city.")
+    result = await tool_agent.run("Which country is Paris in? Answer with the city.",
+                                  usage_limits=UsageLimits(request_limit=6))
     assert isinstance(result.output, City) and result.output.name
     assert all(isinstance(c, str) for c in calls)
 
