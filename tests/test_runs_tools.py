@@ -115,7 +115,7 @@ def reply(event):
 async def test_code_assistant_chat_with_tools_returns_calls(make_host, data_folder, smollm_path):
     write_model(data_folder, smollm_path, max_tokens=40)
     write_assistant(data_folder, "toolcoder", TOOL_CODER, model="smollm2")
-    async with make_host(settings={"sandbox": {"timeout": 120, "autostart": False}}) as jan, \
+    async with make_host(settings={"sandbox": {"timeout": 400, "autostart": False}}) as jan, \
             asgi_client(jan) as http:
         client = client_for(http)
         thread = await client.beta.threads.create(

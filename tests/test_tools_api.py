@@ -213,10 +213,13 @@ async def test_four_concurrent_streams_mixing_tools_and_chat(api):
         msg = final.choices[0].message
         return msg.content, msg.tool_calls or []
 
+    alone = await one(0)
     results = await asyncio.gather(*(one(i) for i in range(4)))
     for i, (content, calls) in enumerate(results):
         if i % 2 == 0:
             assert len(calls) == 1 and not content
             check_weather_args(calls[0].function.arguments)
+            # greedy: the same call alone and batched with other streams
+            assert calls[0].function.arguments == alone[1][0].function.arguments
         else:
             assert content and not calls

@@ -73,7 +73,8 @@ class Runner:
                   top_p=req.top_p, max_completion_tokens=req.max_completion_tokens,
                   max_prompt_tokens=req.max_prompt_tokens,
                   tools=[t.model_dump(exclude_none=True) for t in offered],
-                  parallel_tool_calls=req.parallel_tool_calls is not False)
+                  parallel_tool_calls=req.parallel_tool_calls is not False,
+                  tool_choice=req.tool_choice or "auto")
         # From here to the return nothing awaits: a concurrent list/retrieve (reconcile) or
         # cancel can only ever see the run saved *and* registered with its task.
         self.store.save(run)
@@ -348,8 +349,13 @@ class Runner:
         queue: Queue | None = asyncio.Queue() if stream else None
         if queue is not None:
             self.queues[run_id] = queue
+        live = self.runs.get(run_id, run)
+        # Answered before the run's task resumes: whoever polls next must not see
+        # requires_action again (OpenAI answers "queued" here too).
+        live.status, live.required_action = "queued", None
+        self.store.save(live)
         self.waits.resolve(run_id, got)
-        return self.runs.get(run_id, run), queue
+        return live, queue
 
     async def _history(self, thread_id: str, limit: int) -> list[Message]:
         """The thread's last ``limit`` messages, oldest first (stores serve 100 per page)."""

@@ -78,7 +78,9 @@ class Sampler:
         if grammar is not None:
             g = self._grammar(model, grammar)
             if not g:
-                raise RequestError("the grammar could not be parsed", param="response_format")
+                tools = bool(req.tools) and req.tool_choice != "none"
+                raise RequestError("the grammar could not be parsed",
+                                   param="tools" if tools else "response_format")
             self._add(g)
         if req.temperature <= 0.0:
             self._add(L.llama_sampler_init_greedy())

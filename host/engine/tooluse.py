@@ -1,7 +1,8 @@
 """What a request's tools mean for one generation: the grammar that constrains calls, and the
 generic tool prompt for templates that know nothing of tools.
 
-- ``required`` / a named tool: the grammar applies from the first token (the reply *is* calls).
+- ``required`` / a named tool: the grammar applies from the first token (the reply *is* calls;
+  a named tool gives exactly one call).
 - ``auto``: a lazy grammar (llama.cpp's ``grammar_lazy_patterns``): free text until a trigger of
   the family's call syntax appears, then everything from the trigger on is constrained, inside
   the same sampler chain, so the step loop never waits for it.
@@ -53,7 +54,10 @@ def plan(req: GenerationRequest, syntax: CallSyntax) -> ToolPlan | None:
                                param="tool_choice")
         return None
     obj = _object_rules(req.tools or [], tools, syntax)
-    parallel = req.parallel_tool_calls and syntax.parallel
+    # A named tool is one call: small models otherwise keep calling it with ever new
+    # arguments until max_tokens (instructor, for one, then sees a cut-off reply).
+    named = isinstance(req.tool_choice, NamedToolChoice)
+    parallel = req.parallel_tool_calls and syntax.parallel and not named
     grammar = _root(syntax, parallel) + obj
     lazy = _lazy_patterns(syntax) if req.tool_choice == "auto" else None
     return ToolPlan(syntax=syntax, grammar=grammar, lazy=lazy)
