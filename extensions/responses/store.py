@@ -12,6 +12,7 @@ runs at start-up, whenever a write takes the count past its bound, and at least 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import threading
@@ -133,7 +134,9 @@ class ResponseStore:
         return await asyncio.to_thread(self._read, response_id)
 
     async def put(self, response: dict[str, Any], input_items: list[dict[str, Any]]) -> None:
-        await asyncio.to_thread(self._write, {"response": response, "input": input_items})
+        # A copy: a background response keeps changing while the file is written and cached.
+        record = copy.deepcopy({"response": response, "input": input_items})
+        await asyncio.to_thread(self._write, record)
 
     async def delete(self, response_id: str) -> None:
         await asyncio.to_thread(self._delete, response_id)
