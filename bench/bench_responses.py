@@ -64,7 +64,8 @@ def stream_once(url: str, path: str, body: dict[str, Any]) -> tuple[int, float]:
     """(output tokens, seconds from request to the last event)."""
     tokens = 0
     start = time.perf_counter()
-    with httpx.stream("POST", url + path, json=body, timeout=300) as r:
+    with httpx.stream("POST", url + path, json=body, timeout=120) as r:
+        r.raise_for_status()
         for line in r.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
@@ -98,7 +99,11 @@ def bench_streaming(args: argparse.Namespace) -> None:
                 rates[name].append(tokens / seconds)
     finally:
         proc.terminate()
-        proc.wait(20)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     chat_tps, resp_tps = (statistics.median(rates[k]) for k in ("chat", "responses"))
     print(f"streamed tokens/s  chat.completions {chat_tps:8.1f}   responses {resp_tps:8.1f}"
           f"   ratio {resp_tps / chat_tps:5.3f} (target >= 0.97)")

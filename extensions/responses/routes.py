@@ -274,7 +274,12 @@ class ResponseRoutes:
             except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
             record = await self.store.get(response_id)
-        return json_response(record["response"])
+        response = record["response"]
+        if response.get("status") in ("queued", "in_progress"):
+            # Cancelled before its task ran (or in another process's hands): record it here.
+            response = {**response, "status": "cancelled"}
+            await self.store.put(response, record.get("input") or [])
+        return json_response(response)
 
 
 __all__ = ["ResponseRoutes"]

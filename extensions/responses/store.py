@@ -12,6 +12,7 @@ runs at start-up, whenever a write takes the count past its bound, and at least 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import threading
@@ -37,6 +38,9 @@ class ResponseStore:
         self._count: int | None = None  # files on disk, as of the last prune
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._written: dict[str, int] = {}
+        self._version = 0
 
     def _remember(self, response_id: str, record: dict[str, Any] | None) -> None:
         with self._lock:
@@ -73,10 +77,18 @@ class ResponseStore:
         self._remember(response_id, record)
         return record
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, record: dict[str, Any], version: int) -> None:
+        """Write unless a later ``put`` of the same response was written already (a cancelled
+        caller's thread may finish after the write that recorded the cancellation)."""
         response_id = record["response"]["id"]
-        self.folder.write_json(self._name(response_id), value=record)
-        self._remember(response_id, record)
+        with self._write_lock:
+            if self._written.get(response_id, 0) > version:
+                return
+            self._written[response_id] = version
+            self.folder.write_json(self._name(response_id), value=record)
+            self._remember(response_id, record)
+            while len(self._written) > CACHED:
+                self._written.pop(next(iter(self._written)))
         self._writes += 1
         if self._count is not None:
             self._count += 1
@@ -133,7 +145,10 @@ class ResponseStore:
         return await asyncio.to_thread(self._read, response_id)
 
     async def put(self, response: dict[str, Any], input_items: list[dict[str, Any]]) -> None:
-        await asyncio.to_thread(self._write, {"response": response, "input": input_items})
+        # A copy: a background response keeps changing while the file is written and cached.
+        record = copy.deepcopy({"response": response, "input": input_items})
+        self._version += 1
+        await asyncio.to_thread(self._write, record, self._version)
 
     async def delete(self, response_id: str) -> None:
         await asyncio.to_thread(self._delete, response_id)
