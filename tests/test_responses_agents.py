@@ -1,6 +1,6 @@
 """OpenAI's Agents SDK with its default (Responses) model, pointed at our server, runs an agent
-with a function tool to completion: with a scripted engine (always), and with the real model
-(xfail until the engine makes tool calls)."""
+with a function tool to completion: with a scripted engine (always), and with the real model.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +58,6 @@ async def test_agent_with_a_function_tool_runs_to_completion(make_host, data_fol
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs engine tool calls")
 async def test_agent_with_the_real_model(make_host, data_folder, smollm_path):
     write_model(data_folder, smollm_path)
     async with make_host() as jan, asgi_client(jan) as http:
@@ -68,7 +67,6 @@ async def test_agent_with_the_real_model(make_host, data_folder, smollm_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs engine tool calls")
 async def test_forced_tool_choice_with_the_real_model(make_host, data_folder, smollm_path):
     write_model(data_folder, smollm_path)
     tool = {"type": "function", "name": "get_weather", "description": "Weather in a city",

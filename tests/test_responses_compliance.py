@@ -1,9 +1,8 @@
 """The seven checks of the Open Responses compliance suite, reproduced with the real model and
 validated against the ``openresponses-types`` package, all seven requests sent at once.
 
-Tool calls need the engine's tool support (being built in parallel): their shapes are checked
-here like every other response, and that a call actually comes back is checked in the xfail test
-at the end, which starts passing once the engine makes calls.
+The tool checks (tool calling, streaming tool calling) are validated like every other response,
+and the last test checks that a call with valid arguments actually comes back.
 """
 
 from __future__ import annotations
@@ -102,7 +101,6 @@ async def test_seven_checks_at_once(http):
     assert "text only" in error["error"]["message"]
 
 
-@pytest.mark.xfail(strict=False, reason="needs engine tool calls")
 async def test_tool_checks_return_calls(http):
     (s1, plain), (s2, events) = await asyncio.gather(
         send(http, CHECKS["tool_calling"]), send(http, CHECKS["streaming_tool_calling"]))
