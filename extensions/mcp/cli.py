@@ -19,7 +19,7 @@ def configure_add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--header", action="append", default=[], metavar="KEY=VALUE",
                         help="HTTP header for a URL server (VALUE may be env:NAME)")
     parser.add_argument("command", nargs=argparse.REMAINDER,
-                        help="the stdio server's command and arguments (after --)")
+                        help="the stdio server's command line, after -- (options go before NAME)")
 
 
 def configure_remove(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,9 @@ def _raw_servers(ctx: Context) -> dict[str, object] | None:
 
 
 async def run_add(args: argparse.Namespace, ctx: Context) -> int:
-    command = [c for c in args.command if c != "--"] if args.command else []
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
     env, headers = _pairs(args.env), _pairs(args.header)
     if env is None or headers is None:
         print("--env/--header take KEY=VALUE", file=sys.stderr)

@@ -17,6 +17,7 @@ class McpExtension(Extension):
     def activate(self, ctx: Context) -> Servers:
         self.ctx = ctx
         self.servers = Servers(ctx.data, ctx.log)
+        self.servers.prime()
         ctx.spawn(self.servers.watch(), name="mcp-config")
         return self.servers
 

@@ -33,6 +33,11 @@ class Servers:
             return None
         return st.st_mtime, st.st_size
 
+    def prime(self) -> None:
+        """Apply the config at once (a CLI command lists tools right after activation)."""
+        self._stamp = self._file_stamp()
+        self.apply()
+
     async def watch(self) -> None:
         """Apply the config now and on every change, until cancelled (then stop all)."""
         try:
