@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from jan.sdk import Context, Extension, hookimpl
-from jan.sdk.http import json_response
 
 from . import cli
+from .approvals import Approvals
+from .routes import ToolRoutes
 from .service import Tools
 
 
 class ToolsExtension(Extension):
     def activate(self, ctx: Context) -> Tools:
         self.ctx = ctx
-        self.service = Tools(ctx.collect, ctx.log,
+        self.service = Tools(ctx.collect, ctx.log, Approvals(ctx.storage),
                              timeout=float(ctx.settings.get("timeout", 60)),
                              max_output=int(ctx.settings.get("max_output", 65536)))
         ctx.services.provide("tools", self.service)
@@ -22,11 +23,8 @@ class ToolsExtension(Extension):
 
     @hookimpl
     def register_routes(self, register: Any) -> None:
-        register("/v1/tools", self.list_tools, methods=["GET"])
-
-    async def list_tools(self, request: Any) -> Any:
-        tools = await self.service.list()
-        return json_response({"object": "list", "data": [t.model_dump() for t in tools]})
+        for path, endpoint, methods in ToolRoutes(self.service).table():
+            register(path, endpoint, methods=methods)
 
     @hookimpl
     def register_commands(self, register: Any) -> None:

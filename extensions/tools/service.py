@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from jan.sdk.errors import InvalidRequest
 from jan.sdk.tools import (
     DEFAULT_MAX_OUTPUT,
     DEFAULT_TIMEOUT,
@@ -20,11 +21,14 @@ from jan.sdk.tools import (
     cap_output,
 )
 
+from .approvals import Approval, Approvals
+
 
 class Tools:
-    def __init__(self, collect: Callable[[str], list[Any]], log: logging.Logger, *,
-                 timeout: float = DEFAULT_TIMEOUT, max_output: int = DEFAULT_MAX_OUTPUT) -> None:
-        self._collect, self._log = collect, log
+    def __init__(self, collect: Callable[[str], list[Any]], log: logging.Logger,
+                 approvals: Approvals, *, timeout: float = DEFAULT_TIMEOUT,
+                 max_output: int = DEFAULT_MAX_OUTPUT) -> None:
+        self._collect, self._log, self.approvals = collect, log, approvals
         self.timeout, self.max_output = timeout, max_output
 
     async def specs(self) -> dict[str, ToolSpec]:
@@ -70,3 +74,23 @@ class Tools:
             output = json.dumps(output, default=str)
         text, truncated = cap_output(output, limit)
         return ToolResult(name=name, output=text, truncated=truncated)
+
+    async def gate(self, name: str, arguments: dict[str, Any], *,
+                   thread_id: str | None = None) -> Approval | None:
+        """``None`` when policy lets the call run now; else a pending approval to answer."""
+        spec = (await self.specs()).get(name)
+        server = spec.server if spec else ""
+        if self.approvals.allowed(name, server, thread_id):
+            return None
+        return self.approvals.request(name, server, arguments, thread_id)
+
+    async def call_approved(self, approval_id: str, **kw: Any) -> ToolResult:
+        """Run the call of a decided approval: only if it was approved (the arguments are the
+        recorded ones, not the caller's). Denied or pending: an error result, nothing runs."""
+        approval = self.approvals.get(approval_id)
+        if approval.status == "pending":
+            raise InvalidRequest(f"Approval '{approval_id}' has no decision yet")
+        if approval.status != "approved":
+            return ToolResult(name=approval.tool, is_error=True,
+                              output="The user denied this tool call; it did not run.")
+        return await self.call(approval.tool, approval.arguments, **kw)
