@@ -30,7 +30,7 @@ def test_mcp_add_list_remove_and_tools_call(data_folder: Path) -> None:
 
     tools = jan(data_folder, "tools", "list")
     assert tools.returncode == 0, tools.stderr
-    assert "demo__echo\tmcp:demo" in tools.stdout
+    assert "demo__echo\tmcp:demo\task\t" in tools.stdout
     called = jan(data_folder, "tools", "call", "demo__add", '{"a": 1, "b": 2}')
     assert (called.returncode, called.stdout.strip()) == (0, "3"), called.stderr
     bad = jan(data_folder, "tools", "call", "demo__add", "not json")

@@ -20,14 +20,17 @@ def configure_call(parser: argparse.ArgumentParser) -> None:
 
 
 async def run_list(args: argparse.Namespace, ctx: Context) -> int:
-    tools = await ctx.services.get("tools").list()
+    service = ctx.services.get("tools")
+    rows = [{**t.model_dump(), "policy": service.approvals.policy(t.name, t.server)}
+            for t in await service.list()]
     if args.json:
-        print(json.dumps([t.model_dump() for t in tools], indent=2))
+        print(json.dumps(rows, indent=2))
         return 0
-    if not tools:
+    if not rows:
         print("No tools.")
-    for t in tools:
-        print(f"{t.name}\t{t.source}\t{t.description.splitlines()[0] if t.description else ''}")
+    for t in rows:
+        first = t["description"].splitlines()[0] if t["description"] else ""
+        print(f"{t['name']}\t{t['source']}\t{t['policy']}\t{first}")
     return 0
 
 
