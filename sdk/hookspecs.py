@@ -32,3 +32,11 @@ def register_commands(register: Callable[..., Any]) -> None:
 @hookspec
 def register_model_catalog(register: Callable[..., Any]) -> None:
     """Add downloadable models: ``register(model_json_dict)`` for each catalogue entry."""
+
+
+@hookspec
+def register_tools(register: Callable[..., Any]) -> None:
+    """Add server-side tools: ``register(jan.sdk.tools.ToolSpec(...))`` for a fixed tool, or
+    ``register(provider)`` with an object whose ``async tools() -> list[ToolSpec]`` gives a list
+    that may change (MCP servers). The ``tools`` service asks again on every listing, so tools
+    of an unloaded or reloaded extension are gone or replaced at once."""

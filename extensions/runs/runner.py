@@ -24,7 +24,7 @@ from jan.sdk.openai_shapes import message_to_api
 from jan.sdk.sandbox import SandboxError
 from jan.sdk.settings import read_settings
 
-from . import reply, tools
+from . import reply, server_tools, tools
 from .schemas import LastError, Run, RunCreateRequest, RunUsage
 from .settings import RunsSettings
 from .store import RunStore
@@ -252,6 +252,8 @@ class Runner:
         messages = reply.history(past, run.instructions + (found.instructions if found else ""))
         gen = reply.generation(entry, req, assistant, thread, messages)
         offered = tools.offered(req.tools, assistant.tools)
+        on_server = await server_tools.offered(self.ctx.services, assistant.tools)
+        offered += on_server
         if offered:
             gen.tools, gen.tool_choice = offered, tools.choice(req.tool_choice, offered)
             gen.parallel_tool_calls = req.parallel_tool_calls is not False
@@ -277,7 +279,10 @@ class Runner:
                 await self._step(run, tools.step(run, "message_creation",
                                                  {"message_id": msg_id}, "completed"))
                 return
-            outputs = await self._call_tools(run, msg_id, text, calls)
+            if on_server and {c.name for c in calls} <= {t.function.name for t in on_server}:
+                outputs = await self._server_calls(run, msg_id, text, calls)
+            else:
+                outputs = await self._call_tools(run, msg_id, text, calls)
             gen.messages = [*(gen.messages or []), ChatMessage(
                 role="assistant", content=text or None, tool_calls=calls)]
             gen.messages += [ChatMessage(role="tool", tool_call_id=c.id, name=c.name,
@@ -337,6 +342,37 @@ class Runner:
                                                "output": outputs[c.id]}} for c in calls]
         await self._step(run, step)
         await self._set(run, "in_progress", required_action=None)
+        return outputs
+
+    async def _server_calls(self, run: Run, msg_id: str, text: str, calls: list[ToolCall]
+                            ) -> dict[str, str]:
+        """Server tools run here (after approval, see server_tools); kept like client calls."""
+        message = Message.of_text(run.thread_id, "assistant", text, id=msg_id,
+                                  assistant_id=run.assistant_id, run_id=run.id,
+                                  metadata={"tool_calls": tools.records(calls)})
+        await self.svc("messages").create(message)
+        step = await self._step(run, tools.step(
+            run, "tool_calls", [{**tools.api_call(c)} for c in calls]))
+
+        async def pause(approvals: list[dict[str, Any]]) -> None:
+            await self._set(run, "requires_action", required_action={
+                "type": "submit_tool_outputs",
+                "submit_tool_outputs": {"tool_calls": [tools.api_call(c) for c in calls]},
+                "jan_tool_approvals": approvals})
+            queue = self.queues.pop(run.id, None)
+            if queue is not None:
+                queue.put_nowait(END)
+
+        outputs = await server_tools.run_calls(self.svc("tools"), calls, run.thread_id, pause)
+        await self.svc("messages").update(run.thread_id, msg_id, {
+            "metadata": {"tool_calls": tools.records(calls, outputs)}})
+        step["status"], step["completed_at"] = "completed", int(time.time())
+        step["step_details"]["tool_calls"] = [
+            {**tools.api_call(c), "function": {**tools.api_call(c)["function"],
+                                               "output": outputs[c.id]}} for c in calls]
+        await self._step(run, step)
+        if run.status == "requires_action":
+            await self._set(run, "in_progress", required_action=None)
         return outputs
 
     async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[dict],
