@@ -241,15 +241,26 @@ async def test_slow_first_byte_and_disconnect_closes_upstream(make_host, data_fo
             assert r.json()["choices"][0]["message"]["content"] == "Hello from upstream"
             assert len(script.seen) == 1  # slow is not failed: no retry
 
-            script.plan = ["endless"]
-            script.closed.clear()
-            async with c.stream("POST", "/v1/chat/completions",
-                                json=chat_body(stream=True)) as s:
+
+
+@pytest.mark.slow
+async def test_client_disconnect_closes_the_upstream_request(jan_server, data_folder,
+                                                             key_env) -> None:
+    """Through a real ``jan serve`` (the in-process ASGI transport buffers whole responses)."""
+    script = Script()
+    async with upstream(script) as url:
+        setup_folder(data_folder, [url])
+        server = await asyncio.to_thread(jan_server)
+        script.plan = ["endless"]
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as c:
+            async with c.stream("POST", "/chat/completions", json=chat_body(stream=True)) as s:
+                assert s.status_code == 200
                 async for line in s.aiter_lines():
                     if "Hello" in line:
                         break
-            await eventually(lambda: script.closed.is_set() and script.open_streams == 0,
-                             what="upstream stream closed after the client left")
+        await eventually(lambda: script.closed.is_set() and script.open_streams == 0,
+                         what="upstream stream closed after the client left")
+        assert KEY not in server.log()
 
 
 async def test_fleet_routes_around_a_dead_upstream(make_host, data_folder, key_env) -> None:
