@@ -15,7 +15,6 @@ import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -98,7 +97,7 @@ class ProviderClient:
         try:
             resp = await asyncio.wait_for(self.http.send(request, stream=True),
                                           p.first_byte_timeout)
-        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, httpx.TransportError) as exc:
             up.fail(p.cooldown)
             raise _Retry(f"{type(exc).__name__} before the first byte") from None
         if resp.status_code == 200:

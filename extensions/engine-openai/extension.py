@@ -50,8 +50,8 @@ class RemoteInference:
     def client(self, spec: LoadSpec) -> ProviderClient:
         found = self.clients.get(spec.engine)
         if found is None:
-            why = self.errors.get(spec.engine, "no file engines/{}.json with a base_url".format(
-                spec.engine))
+            why = self.errors.get(spec.engine,
+                                  f"no file engines/{spec.engine}.json with a base_url")
             raise Unavailable(f"model {spec.model_id!r}: engine {spec.engine!r} is not "
                               f"configured ({why})")
         return found

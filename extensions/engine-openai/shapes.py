@@ -14,7 +14,6 @@ from jan.sdk.inference import (
 
 from .config import Provider
 
-
 _LLAMA_ONLY = ("top_k", "min_p", "repeat_penalty", "grammar")
 _DEFAULTS = {k: GenerationRequest.model_fields[k].default for k in _LLAMA_ONLY}
 
