@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from jan.sdk.http import json_response
+from jan.sdk.inference import REMOTE_INFERENCE
 from jan.sdk.services import INFERENCE, SANDBOX
 
 from . import __version__
@@ -141,8 +142,16 @@ class Jan:
                 log.exception("core service %s unavailable", name)
             self.core_errors[name] = f"{type(exc).__name__}: {exc}"
             raise
+        if name == INFERENCE and hasattr(service, "remote"):
+            service.remote = self._remote_engine
         self.core[name] = service
         return service
+
+    def _remote_engine(self) -> Any:
+        """The ``remote-inference`` provider (engine-openai), or None when none is active."""
+        if not self.host.services.providers(REMOTE_INFERENCE):
+            return None
+        return self.host.services.get(REMOTE_INFERENCE)
 
     def problems(self) -> list[str]:
         """What is missing: failed core services and bundled extensions that failed to load.

@@ -27,11 +27,30 @@ class LoadSpec(BaseModel):
     chat_template: str | None = None
     prompt_template: str | None = None
     stop: list[str] = Field(default_factory=list)
+    # model.json's ``engine``: a local one (``LOCAL_ENGINES``) runs ``path`` in a runner; any
+    # other names a remote provider (``engines/<engine>.json``) and ``path`` is then the model
+    # name the upstream knows.
+    engine: str = "llama-cpp"
+
+    @property
+    def remote(self) -> bool:
+        return is_remote_engine(self.engine)
 
     def load_key(self) -> tuple[Any, ...]:
         """Two specs with the same key can share one loaded runner."""
         return (self.path, self.ctx_len, self.n_parallel, self.ngl, self.cpu_threads,
-                self.embedding, self.chat_template, self.prompt_template, tuple(self.stop))
+                self.embedding, self.chat_template, self.prompt_template, tuple(self.stop),
+                self.engine)
+
+
+# Engine names that mean "a GGUF run here" (Jan's names for llama.cpp over its versions).
+LOCAL_ENGINES = frozenset({"llama-cpp", "llama.cpp", "llamacpp", "cortex.llamacpp", "nitro", ""})
+# The service a remote-engine extension provides; the host's inference hands it remote specs.
+REMOTE_INFERENCE = "remote-inference"
+
+
+def is_remote_engine(engine: str | None) -> bool:
+    return bool(engine) and engine not in LOCAL_ENGINES
 
 
 def merge_stops(*layers: Any) -> list[str]:

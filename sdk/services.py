@@ -22,6 +22,7 @@ from .inference import (
     LoadedModel,
     LoadSpec,
     ToolCallDelta,
+    is_remote_engine,
 )
 from .models import Assistant, Message, ModelFile, Page, Thread
 
@@ -102,7 +103,8 @@ class ModelEntry(ModelFile):
 
     @property
     def downloaded(self) -> bool:
-        return self.binary is not None
+        """Ready to run: its GGUF is here, or it is served by a remote engine."""
+        return self.binary is not None or is_remote_engine(self.engine)
 
 
 @runtime_checkable

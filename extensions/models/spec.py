@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from jan.sdk import InvalidRequest, check_id
 from jan.sdk.http import validation_message
-from jan.sdk.inference import LoadSpec
+from jan.sdk.inference import LoadSpec, is_remote_engine
 from jan.sdk.services import ModelEntry
 from jan.sdk.storage import UnsafePath
 
@@ -87,7 +87,12 @@ def _text(value: Any) -> str | None:
 def build_spec(entry: ModelEntry, defaults: dict[str, Any], overrides: dict[str, Any] | None,
                gguf: GGUFCache, *, budget: int | None = None) -> LoadSpec:
     """Merge the three layers into a ``LoadSpec`` for ``entry`` (which must be downloaded),
-    bounded by the model's trained context and the memory ``budget`` (bytes), else a 400."""
+    bounded by the model's trained context and the memory ``budget`` (bytes), else a 400.
+    A remote model (its ``engine`` names a provider) gets a spec naming its upstream model."""
+    if is_remote_engine(entry.engine):
+        upstream = (entry.metadata or {}).get("remote_model")
+        return LoadSpec(model_id=entry.id, engine=entry.engine,
+                        path=upstream if isinstance(upstream, str) and upstream else entry.id)
     if not entry.binary:
         raise InvalidRequest(
             f"The model '{entry.id}' is not downloaded: run `jan models pull {entry.id}`",

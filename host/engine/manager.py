@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from jan.sdk.errors import InvalidRequest, Overloaded, Unavailable
@@ -59,10 +59,26 @@ class EngineManager:
         self._reaper: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
+        # Where specs of remote engines go (set by the runtime: the ``remote-inference``
+        # service an extension such as engine-openai provides); None = no remote engine.
+        self.remote: Callable[[], Any] | None = None
+
+    def _remote(self, spec: LoadSpec) -> Any:
+        engine = self.remote() if self.remote is not None else None
+        if engine is None:
+            raise Unavailable(f"model {spec.model_id!r} uses engine {spec.engine!r} and no "
+                              "extension serves remote engines (enable engine-openai)")
+        return engine
 
     # -- InferenceEngine ---------------------------------------------------------------------
-    async def generate(self, spec: LoadSpec, request: GenerationRequest
-                       ) -> AsyncIterator[Delta | ToolCallDelta | Done]:
+    def generate(self, spec: LoadSpec, request: GenerationRequest
+                 ) -> AsyncIterator[Delta | ToolCallDelta | Done]:
+        if spec.remote:
+            return self._remote(spec).generate(spec, request)
+        return self._generate_local(spec, request)
+
+    async def _generate_local(self, spec: LoadSpec, request: GenerationRequest
+                              ) -> AsyncIterator[Delta | ToolCallDelta | Done]:
         slot = self._slot(spec)
         await self._enter(slot)
         rid = None
@@ -110,6 +126,8 @@ class EngineManager:
             release()
 
     async def embed(self, spec: LoadSpec, inputs: list[str]) -> Embeddings:
+        if spec.remote:
+            return await self._remote(spec).embed(spec, inputs)
         if not inputs:
             raise InvalidRequest("input must not be empty", param="input")
         if len(inputs) > MAX_EMBED_INPUTS:
@@ -145,6 +163,8 @@ class EngineManager:
         raise Unavailable(getattr(ev, "message", "the runner stopped"))
 
     async def load(self, spec: LoadSpec) -> LoadedModel:
+        if spec.remote:
+            return await self._remote(spec).load(spec)
         slot = self._slot(spec)
         slot.active += 1
         try:
