@@ -217,7 +217,7 @@ def test_download_progress_bar_moves_cancel_and_resume(ui, server, tmp_path):
         page.wait_for_selector(".card.pull[data-status=cancelled]")
         srv.delay = 0
         page.click(".card.pull button:has-text('Resume')")
-        page.wait_for_selector(".card.pull[data-status=completed]", timeout=30000)
+        page.wait_for_selector(".card.pull[data-status=completed]", timeout=90000)
         page.wait_for_selector(".card[data-model='ui-tiny']")
         assert any(r and r != "bytes=0-" for r in srv.ranges)  # the resume asked for the rest
         assert float(bar.get_attribute("value")) == 100

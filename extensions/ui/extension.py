@@ -48,8 +48,12 @@ class RenderRequest(BaseModel):
 
 def _asset(name: str) -> Path:
     """A file under ``static/`` (no traversal: the resolved path must stay inside)."""
-    path = (STATIC / name).resolve()
-    if not path.is_file() or STATIC.resolve() not in path.parents:
+    try:  # a NUL or an unencodable character is no file name: 404 like any other miss
+        path = (STATIC / name).resolve()
+        found = path.is_file() and STATIC.resolve() in path.parents
+    except (OSError, ValueError, UnicodeError):
+        found = False
+    if not found:
         raise NotFound(f"No UI asset '{name}'", code="unknown_url")
     return path
 
