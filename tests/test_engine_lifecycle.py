@@ -63,12 +63,10 @@ async def test_idle_model_is_unloaded_after_keep_alive(smollm_path) -> None:
         spec = spec_for(smollm_path)
         await collect(engine, spec, chat("Hi", max_tokens=2))
         pid = engine.loaded()[0].pid
-        for _ in range(50):
-            if not engine.loaded():
-                break
-            await asyncio.sleep(0.1)
+        # loaded() empties when the unload starts; the event follows once the runner has exited
+        unloaded = (MODEL_UNLOADED, {"model_id": "smollm2", "reason": "idle"})
+        await eventually(lambda: unloaded in bus.seen, what="the idle unload event")
         assert engine.loaded() == []
-        assert (MODEL_UNLOADED, {"model_id": "smollm2", "reason": "idle"}) in bus.seen
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # the process really is gone (memory returned)
         text, _ = await collect(engine, spec, chat("Hi", max_tokens=2))  # auto-load again
