@@ -58,11 +58,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Served(str):
+    """The base URL of a server started here; ``proc`` is its process (tests kill it)."""
+
+    proc: subprocess.Popen
+
+
 @contextlib.contextmanager
 def server_process(name: str, cmd: list[str], base: str, probe: str = "/v1/models"
-                   ) -> Iterator[str]:
+                   ) -> Iterator[Served]:
     """Run an OpenAI-compatible server on loopback until it answers ``probe``; stop it after."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    served = Served(base)
+    served.proc = proc
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -74,7 +82,7 @@ def server_process(name: str, cmd: list[str], base: str, probe: str = "/v1/model
             time.sleep(0.3)
         else:
             raise RuntimeError(f"{name} did not start in time")
-        yield base
+        yield served
     finally:
         proc.terminate()
         try:
@@ -93,11 +101,12 @@ def llama_cpp_server(model: str, threads: int, ctx: int) -> contextlib.AbstractC
     return server_process("llama_cpp.server", cmd, f"http://127.0.0.1:{port}")
 
 
-def llama_server(binary: str, model: str, threads: int, ctx: int, parallel: int
-                 ) -> contextlib.AbstractContextManager:
-    """llama.cpp's own C++ server with ``--parallel`` slots (its continuous batching)."""
+def llama_server(binary: str, model: str, threads: int, ctx: int, parallel: int,
+                 extra: tuple[str, ...] = ()) -> contextlib.AbstractContextManager:
+    """llama.cpp's own C++ server with ``--parallel`` slots (its continuous batching);
+    ``extra`` options are appended (``("--embeddings", "--pooling", "mean")``)."""
     port = free_port()
     cmd = [binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
            "-tb", str(threads), "-c", str(ctx * parallel), "--parallel", str(parallel),
-           "--log-disable"]
+           "--log-disable", *extra]
     return server_process("llama-server", cmd, f"http://127.0.0.1:{port}", probe="/health")

@@ -20,6 +20,7 @@ from .app import build_app
 from .config import Settings, allowed_hosts, load_settings, resolve_data_folder
 from .discovery import bundled_folder
 from .doctor import disk_report
+from .health import service_reports
 from .openapi import openapi_endpoint
 from .registry import HOST_PROVIDER, ExtensionHost
 
@@ -179,7 +180,8 @@ class Jan:
     async def health(self, request: Request):  # noqa: ANN201
         keyed = bool(self.api_key) and hmac.compare_digest(
             request.headers.get("authorization", "").encode(), f"Bearer {self.api_key}".encode())
-        problems = self.problems()
+        services, service_problems = service_reports(self.host.services)
+        problems = self.problems() + service_problems
         if self.api_key and not keyed:  # liveness only; what is broken (and why) needs the key
             return json_response({"status": "degraded" if problems else "ok"})
         body: dict[str, Any] = {
@@ -198,6 +200,8 @@ class Jan:
                             "low": disk.low}
         except OSError as exc:
             body["disk"] = {"error": str(exc)}
+        if services:
+            body["services"] = services
         engine = self.core.get(INFERENCE)
         if engine is not None:
             body["models"] = [m.model_dump(mode="json") for m in engine.loaded()]

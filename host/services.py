@@ -46,6 +46,20 @@ class ServiceRegistry:
     def providers(self, name: str) -> list[str]:
         return list(self._providers.get(name, {}))
 
+    def names(self) -> list[str]:
+        """Every service name with at least one provider."""
+        return [name for name, impls in self._providers.items() if impls]
+
+    def chosen(self, name: str) -> Any | None:
+        """The provider a lookup would pick if it is already running, else ``None`` (a lazy
+        service not yet started, a chosen provider that is not active): never starts one."""
+        impls = self._providers.get(name, {})
+        wanted = self._choose(name) or next(iter(impls), None)
+        impl = impls.get(wanted) if wanted is not None else None
+        if isinstance(impl, _Lazy):
+            return impl.value if impl.made else None
+        return impl
+
     def get(self, name: str, *, provider: str | None = None) -> Any:
         impls = self._providers.get(name, {})
         wanted = provider or self._choose(name)

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from pydantic import BaseModel, Field
+
 from .inference import (
     Delta,
     Done,
@@ -120,6 +122,14 @@ class ModelRegistry(Protocol):
 
 
 @runtime_checkable
+class ModelCatalog(Protocol):
+    """A provider of models that have no ``model.json`` (a remote engine's discovered models):
+    the ``models`` registry lists them after the folder's own, which win on an id clash."""
+
+    def catalog(self) -> list[ModelEntry]: ...
+
+
+@runtime_checkable
 class InferenceEngine(Protocol):
     def generate(self, spec: LoadSpec, request: GenerationRequest
                  ) -> AsyncIterator[Delta | ToolCallDelta | Done]:
@@ -128,3 +138,19 @@ class InferenceEngine(Protocol):
     async def load(self, spec: LoadSpec) -> LoadedModel: ...
     async def unload(self, model_id: str) -> bool: ...
     def loaded(self) -> list[LoadedModel]: ...
+
+
+class HealthReport(BaseModel):
+    """What a service tells ``/health`` about itself: ``details`` shown under the service's
+    name, ``problems`` (one line each) that make the server report ``degraded``."""
+
+    details: dict[str, Any] = Field(default_factory=dict)
+    problems: list[str] = Field(default_factory=list)
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """Any service provider may implement this; ``/health`` asks every chosen provider that
+    does. It is called on the event loop, so it must answer from memory, never block."""
+
+    def health_report(self) -> HealthReport: ...

@@ -279,3 +279,63 @@ async def test_fleet_routes_around_a_dead_upstream(make_host, data_folder, key_e
                 assert health[dead] is False and health[url_a] and health[url_b]
                 metrics = (await c.get("/metrics")).text
                 assert f'jan_upstream_healthy{{engine="up",upstream="{dead}"}} 0' in metrics
+
+
+async def test_discovered_models_and_aliases_are_listed_and_served(make_host, data_folder,
+                                                                   key_env) -> None:
+    """A provider file with no model list: its upstream's GET /models is discovered and each
+    model appears as ``<provider>/<name>``, owned by the provider, next to local models; an
+    alias is a short id for one of them. Neither can be deleted like a stored model."""
+    script = Script()
+    async with upstream(script) as url:
+        (data_folder / "engines").mkdir()
+        (data_folder / "engines" / "up.json").write_text(json.dumps({
+            "base_url": url, "api_key": "env:UP_TEST_KEY", "health_interval": 0.2,
+            "aliases": {"fast": "up-model"}}))
+        async with make_host() as jan, asgi_client(jan) as c:
+            async def listed():
+                data = (await c.get("/v1/models")).json()["data"]
+                return {m["id"]: m for m in data} if any(
+                    m["id"] == "up/up-model" for m in data) else None
+            models = await eventually(listed, what="the discovered upstream model")
+            assert models["up/up-model"]["owned_by"] == "up"
+            assert models["fast"]["owned_by"] == "up"
+            assert (await c.get("/v1/models/up/up-model")).json()["id"] == "up/up-model"
+            for model in ("up/up-model", "fast"):
+                r = await c.post("/v1/chat/completions", json=chat_body(model=model))
+                assert r.status_code == 200, r.text
+                assert r.json()["model"] == model
+                assert script.seen[-1]["body"]["model"] == "up-model"
+            r = await c.delete("/v1/models/up/up-model")
+            assert r.status_code == 400 and "engines/up.json" in r.json()["error"]["message"]
+
+
+async def test_health_reports_each_upstream_and_degrades_without_one(make_host, data_folder,
+                                                                      key_env) -> None:
+    script = Script()
+    async with upstream(script) as url:
+        dead = f"http://127.0.0.1:{free_port()}/v1"
+        setup_folder(data_folder, [url, dead], cooldown=30)
+        (data_folder / "engines" / "gone.json").write_text(json.dumps({
+            "base_url": f"http://127.0.0.1:{free_port()}/v1", "health_interval": 0.2,
+            "cooldown": 30}))
+        async with make_host() as jan, asgi_client(jan) as c:
+            r = await c.post("/v1/chat/completions", json=chat_body())
+            assert r.status_code == 200, r.text
+
+            async def both_checked():
+                health = (await c.get("/health")).json()
+                engines = health.get("services", {}).get("remote-inference", {})
+                ups = {u["url"]: u for u in engines.get("up", {}).get("upstreams", [])}
+                gone = engines.get("gone", {}).get("upstreams", [{}])[0]
+                return health if ups and ups[dead]["last_error"] and gone.get(
+                    "last_error") else None
+            health = await eventually(both_checked, what="health checks of both engines")
+            ups = {u["url"]: u for u in health["services"]["remote-inference"]["up"]["upstreams"]}
+            assert ups[url]["healthy"] and ups[url]["requests"] >= 1
+            assert ups[url]["mean_first_byte_ms"] is not None
+            assert not ups[dead]["healthy"] and "ConnectError" in ups[dead]["last_error"]
+            assert health["status"] == "degraded"  # engine 'gone' has no healthy upstream
+            assert "engine 'gone' has no healthy upstream" in " ".join(health["problems"])
+            assert not any("engine 'up'" in p for p in health["problems"])
+            assert KEY not in json.dumps(health)

@@ -48,6 +48,7 @@ class ProviderClient:
         self.provider, self.root, self.log = provider, root, log
         self.fleet = Fleet(provider.urls())
         self.gate = asyncio.Semaphore(provider.max_concurrency)
+        self.discovered: list[str] = []  # model ids the upstreams listed (grows, never shrinks)
         p = provider
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(
             p.read_timeout, connect=p.connect_timeout, pool=p.first_byte_timeout),
@@ -98,15 +99,17 @@ class ProviderClient:
             resp = await asyncio.wait_for(self.http.send(request, stream=True),
                                           p.first_byte_timeout)
         except (TimeoutError, httpx.TransportError) as exc:
-            up.fail(p.cooldown)
-            raise _Retry(f"{type(exc).__name__} before the first byte") from None
+            why = f"{type(exc).__name__} before the first byte"
+            up.fail(p.cooldown, why)
+            raise _Retry(why) from None
         if resp.status_code == 200:
             return resp
         raw = await resp.aread()
         await resp.aclose()
         if resp.status_code in RETRYABLE:
             if resp.status_code >= 500 or resp.status_code == 429:
-                up.fail(min(p.cooldown, _retry_after(resp) or p.cooldown))
+                up.fail(min(p.cooldown, _retry_after(resp) or p.cooldown),
+                        f"HTTP {resp.status_code}")
             raise _Retry(f"HTTP {resp.status_code}", min(_retry_after(resp), p.retry_after_cap))
         raise _upstream_error(resp.status_code, raw, key)
 
@@ -138,7 +141,7 @@ class ProviderClient:
                     completion_tokens=u.get("completion_tokens", 0) or 0,
                     total_tokens=u.get("total_tokens", 0) or 0))
             except (httpx.TransportError, ValueError) as exc:
-                up.fail(self.provider.cooldown)
+                up.fail(self.provider.cooldown, f"stream broke ({type(exc).__name__})")
                 raise Unavailable(redact(f"engine '{self.provider.id}': upstream stream broke "
                                          f"({type(exc).__name__})", key)) from None
             finally:
@@ -164,42 +167,48 @@ class ProviderClient:
         return Embeddings(vectors=[r["embedding"] for r in rows],
                           prompt_tokens=(data.get("usage") or {}).get("prompt_tokens", 0))
 
-    async def models(self) -> list[str]:
-        """The upstream's GET /models (discovery), first upstream that answers."""
+    async def check(self) -> None:
+        """One health check of every upstream (GET /models), which also discovers the models
+        it serves when the provider file lists none."""
         headers, key = self.headers()
         for up in self.fleet.upstreams:
+            why, names = None, None
             try:
                 r = await self.http.get(up.url + "/models", headers=headers,
                                         timeout=self.provider.connect_timeout)
-                if r.status_code == 200:
-                    return [m["id"] for m in r.json().get("data", []) if "id" in m]
-            except (httpx.HTTPError, ValueError):
-                continue
-        return []
-
-    async def check(self) -> None:
-        """One health check of every upstream (GET /models)."""
-        headers, _ = self.headers()
-        for up in self.fleet.upstreams:
-            try:
-                r = await self.http.get(up.url + "/models", headers=headers,
-                                        timeout=self.provider.connect_timeout)
-                good = r.status_code < 500
-            except httpx.HTTPError:
-                good = False
-            if good:
+                if r.status_code >= 500:
+                    why = f"health check: HTTP {r.status_code}"
+                elif r.status_code == 200:
+                    names = _model_ids(r)
+            except httpx.HTTPError as exc:
+                why = redact(f"health check: {type(exc).__name__}", key)
+            if names and not self.provider.models:
+                self.discovered = sorted(set(self.discovered) | set(names))
+            if why is None:
                 if not up.healthy:
                     self.log.info("engine %s upstream %s is back", self.provider.id, up.url)
                 up.ok()
             elif up.healthy:
                 self.log.warning("engine %s upstream %s failed its health check",
                                  self.provider.id, up.url)
-                up.fail(self.provider.cooldown)
+                up.fail(self.provider.cooldown, why)
+
+    def model_names(self) -> list[str]:
+        """What this provider serves: its fixed list, else what discovery found so far."""
+        return list(self.provider.models) or list(self.discovered)
 
     def loaded(self, spec: LoadSpec) -> LoadedModel:
         return LoadedModel(model_id=spec.model_id, n_parallel=self.provider.max_concurrency,
                            ctx_len=spec.ctx_len,
                            busy=sum(u.in_flight for u in self.fleet.upstreams))
+
+
+def _model_ids(resp: httpx.Response) -> list[str]:
+    try:
+        rows = resp.json().get("data") or []
+    except (ValueError, AttributeError):
+        return []
+    return [m["id"] for m in rows if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
 def _retry_after(resp: httpx.Response) -> float:

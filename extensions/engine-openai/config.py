@@ -49,8 +49,11 @@ class Provider(BaseModel):
     cooldown: float = Field(5.0, ge=0, le=3600)
     health_interval: float = Field(2.0, ge=0.05, le=3600)
     capabilities: Capabilities = Field(default_factory=Capabilities)
-    # Fixed model names; empty = discover them from the upstream's GET /v1/models.
+    # Fixed model names; empty = discover them from the upstream's GET /v1/models. Each is
+    # listed in /v1/models as ``<provider>/<name>``; ``aliases`` adds short local ids
+    # (alias -> upstream name), e.g. {"fast": "qwen2.5-7b"}.
     models: list[str] = Field(default_factory=list)
+    aliases: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("api_key")
     @classmethod

@@ -24,6 +24,7 @@ from jan.sdk.inference import (
     LoadSpec,
     ToolCallDelta,
 )
+from jan.sdk.services import HealthReport, ModelEntry
 
 from . import cli
 from .client import ProviderClient
@@ -71,6 +72,28 @@ class RemoteInference:
 
     def loaded(self) -> list[LoadedModel]:
         return []
+
+    def catalog(self) -> list[ModelEntry]:
+        """``<provider>/<name>`` for every model a provider serves, plus its aliases."""
+        out: list[ModelEntry] = []
+        for pid, c in self.clients.items():
+            named = {f"{pid}/{name}": name for name in c.model_names()}
+            named.update(c.provider.aliases)
+            out += [ModelEntry(id=mid, name=mid, engine=pid, owned_by=pid, format="api",
+                               metadata={"remote_model": upstream})
+                    for mid, upstream in named.items()]
+        return out
+
+    def health_report(self) -> HealthReport:
+        """Per-upstream health, counts and latency; a provider with no usable upstream, or a
+        provider file that was refused, is a problem."""
+        details = {pid: {"upstreams": ups} for pid, ups in self.describe().items()}
+        problems = [f"engine '{pid}' has no healthy upstream" for pid, ups in details.items()
+                    if not any(u["healthy"] for u in ups["upstreams"])]
+        for pid, why in self.errors.items():
+            details[pid] = {"error": why}
+            problems.append(f"engine '{pid}' ignored: {why}")
+        return HealthReport(details=details, problems=problems)
 
     def describe(self) -> dict[str, Any]:
         return {pid: [u.describe() for u in c.fleet.upstreams] for pid, c in self.clients.items()}

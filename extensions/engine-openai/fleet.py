@@ -20,12 +20,14 @@ class Upstream:
     down_until: float = 0.0
     latency_sum: float = 0.0  # seconds to the first byte, over successful requests
     latency_count: int = 0
+    last_error: str | None = None  # why it last failed (key already redacted by the caller)
 
     def usable(self, now: float) -> bool:
         return self.healthy and now >= self.down_until
 
-    def fail(self, cooldown: float) -> None:
+    def fail(self, cooldown: float, why: str | None = None) -> None:
         self.failures += 1
+        self.last_error = why or self.last_error
         self.healthy = False
         self.down_until = time.monotonic() + cooldown
 
@@ -39,7 +41,7 @@ class Upstream:
     def describe(self) -> dict:
         return {"url": self.url, "healthy": self.usable(time.monotonic()),
                 "in_flight": self.in_flight, "requests": self.requests,
-                "failures": self.failures,
+                "failures": self.failures, "last_error": self.last_error,
                 "mean_first_byte_ms": round(1000 * self.latency_sum / self.latency_count, 2)
                 if self.latency_count else None}
 

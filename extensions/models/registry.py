@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jan.sdk import NotFound
+from jan.sdk import InvalidRequest, NotFound
 from jan.sdk.events import MODEL_ADDED, MODEL_REMOVED
-from jan.sdk.inference import LoadSpec
-from jan.sdk.services import ModelEntry
+from jan.sdk.inference import REMOTE_INFERENCE, LoadSpec
+from jan.sdk.services import ModelCatalog, ModelEntry
 from jan.sdk.storage import Folder
 
 from .bounds import budget_bytes
@@ -248,7 +248,8 @@ class ModelsRegistry:
         refresh = float(self.settings.get("refresh_seconds", 2.0))
         if time.monotonic() - self.last_scan > refresh:
             await self.rescan()
-        return [self._entries[k] for k in sorted(self._entries)]
+        remote = [e for e in self._remote_entries() if e.id not in self._entries]
+        return [self._entries[k] for k in sorted(self._entries)] + remote
 
     async def get(self, model_id: str) -> ModelEntry:
         entry = self._entries.get(model_id)
@@ -256,14 +257,32 @@ class ModelsRegistry:
             await self.rescan()  # it may have appeared since (another process, a copy)
             entry = self._entries.get(model_id)
         if entry is None:
+            entry = next((e for e in self._remote_entries() if e.id == model_id), None)
+        if entry is None:
             raise NotFound(f"The model '{model_id}' does not exist", param="model",
                            code="model_not_found")
         return entry
 
+    def _remote_entries(self) -> list[ModelEntry]:
+        """Models a remote engine serves without a ``model.json`` (discovered or listed in
+        its provider file); none when no remote engine runs."""
+        if self.services is None or not self.services.providers(REMOTE_INFERENCE):
+            return []
+        try:
+            remote = self.services.get(REMOTE_INFERENCE)
+            return remote.catalog() if isinstance(remote, ModelCatalog) else []
+        except Exception as exc:  # noqa: BLE001 - a broken engine must not hide local models
+            self.log.warning("remote models unavailable: %s", exc)
+            return []
+
     async def delete(self, model_id: str) -> None:
         """Stop and delete the model's folder; a linked model's external file is kept."""
         entry = await self.get(model_id)
-        folder = self._folders[entry.id]
+        folder = self._folders.get(entry.id)
+        if folder is None:
+            raise InvalidRequest(f"model '{model_id}' is served by the remote engine "
+                                 f"'{entry.engine}', not stored here: edit or remove "
+                                 f"engines/{entry.engine}.json instead", param="model")
         await self._unload(entry.id)
         async with self._lock:
             await asyncio.to_thread(self._remove, entry.id, folder)
