@@ -26,7 +26,7 @@ from jan.sdk.storage import Folder
 
 from .bounds import budget_bytes
 from .importer import DropInWatch, ImportFailed, adopt_folder, candidate_files, import_file
-from .spec import GGUFCache, build_spec, engine_defaults
+from .spec import GGUFCache, build_spec, engine_defaults, resolve_binary
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
@@ -38,26 +38,6 @@ class ScanResult:
     removed: list[str] = field(default_factory=list)
     imported: list[str] = field(default_factory=list)
     pending: bool = False
-
-
-def resolve_binary(folder: Path, entry: ModelEntry) -> str | None:
-    """Where the weights are: ``settings.llama_model_path`` (absolute for linked models,
-    else relative to the folder), else ``sources[0].filename`` in the folder, else the
-    folder's first ``*.gguf``. ``None`` when that file does not exist (not downloaded)."""
-    configured = entry.settings.llama_model_path
-    if configured:
-        path = Path(configured).expanduser()
-        if not path.is_absolute():
-            if ".." in path.parts:
-                return None
-            path = folder / path
-        return str(path) if path.is_file() else None
-    first = entry.sources[0].filename if entry.sources else None
-    if first:
-        path = folder / Path(first).name
-        return str(path) if path.is_file() else None
-    found = sorted(p for p in folder.glob("*.gguf") if p.is_file())
-    return str(found[0]) if found else None
 
 
 class ModelsRegistry:

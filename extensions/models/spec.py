@@ -130,3 +130,23 @@ def build_spec(entry: ModelEntry, defaults: dict[str, Any], overrides: dict[str,
                              param=param) from None
     check_load_spec(spec, info(), budget if budget is not None else budget_bytes({}))
     return spec
+
+
+def resolve_binary(folder: Path, entry: ModelEntry) -> str | None:
+    """Where the weights are: ``settings.llama_model_path`` (absolute for linked models,
+    else relative to the folder), else ``sources[0].filename`` in the folder, else the
+    folder's first ``*.gguf``. ``None`` when that file does not exist (not downloaded)."""
+    configured = entry.settings.llama_model_path
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_absolute():
+            if ".." in path.parts:
+                return None
+            path = folder / path
+        return str(path) if path.is_file() else None
+    first = entry.sources[0].filename if entry.sources else None
+    if first:
+        path = folder / Path(first).name
+        return str(path) if path.is_file() else None
+    found = sorted(p for p in folder.glob("*.gguf") if p.is_file())
+    return str(found[0]) if found else None
