@@ -73,8 +73,13 @@ async def compare(direct: HttpTarget, through: HttpTarget, tokens: int, rounds: 
     print(f"{'streams':>8} {'direct tok/s':>13} {'via jan tok/s':>14} {'ratio':>6} "
           f"{'direct ttft':>12} {'added ttft ms':>14}")
     for n in (1, 4):
-        d_rate, d_ttft = await measure(direct, n, tokens, rounds)
-        t_rate, t_ttft = await measure(through, n, tokens, rounds)
+        # Alternate the two paths round by round, so drift in machine load hits both alike.
+        d, t = [], []
+        for _ in range(rounds):
+            d.append(await measure(direct, n, tokens, 1))
+            t.append(await measure(through, n, tokens, 1))
+        d_rate, d_ttft = (statistics.median(x) for x in zip(*d, strict=True))
+        t_rate, t_ttft = (statistics.median(x) for x in zip(*t, strict=True))
         print(f"{n:>8} {d_rate:>13.1f} {t_rate:>14.1f} {t_rate / d_rate:>6.3f} "
               f"{d_ttft:>12.1f} {t_ttft - d_ttft:>14.2f}")
 
