@@ -199,8 +199,6 @@ def test_edit_a_message_and_resend(ui, server):
         "edited question", "Scripted reply to: edited question"]
 
 
-@pytest.mark.xfail(strict=False, reason="known defect: in the full suite the resumed download "
-                   "never reaches 'completed' (passes alone); see the closing note of issue 15")
 def test_download_progress_bar_moves_cancel_and_resume(ui, server, tmp_path):
     big_gguf(tmp_path / "srv" / "ui-tiny.gguf", megabytes=6)
     with throttled_server(tmp_path / "srv", delay=0.04) as srv:
