@@ -4,10 +4,9 @@
 import { api, renderMarkdown, stream } from "./api.js";
 import { $, h, toast, copyText } from "./dom.js";
 import { state, emit } from "./state.js";
-import { effective, ensureContext } from "./panel.js";
+import { effective, ensureContext, usesServerTools } from "./panel.js";
 import { afterExchange, titleOf } from "./threads.js";
 import { addCodeButtons, citationsView, editor, fromApi, toolDetails } from "./message-view.js";
-import { runReply, usesServerTools } from "./run-reply.js";
 
 const PAGE = 100;
 let messages = [];       // {id, role, text, meta, el}
@@ -242,6 +241,7 @@ async function replyByRun(s) {
   box().append(host);
   scrollToEnd();
   try {
+    const { runReply } = await import("./run-reply.js");
     const run = await runReply({ threadId, assistantId: s.entry.assistant_id, model: s.model,
       params: s.params, signal: controller.signal, host, onChange: () => scrollToEnd() });
     if (run.status === "failed") toast(`The run failed: ${run.last_error?.message || "unknown error"}`);

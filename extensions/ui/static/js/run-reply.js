@@ -4,17 +4,12 @@
 // tool, its server and its full arguments (as text: arguments are model output, never HTML),
 // with Approve / Always allow / Deny; the decision goes through POST /v1/tools/approvals/{id}
 // and the run then goes on by itself (or, denied, tells the model the call was refused).
+// Imported on first use by chat.js: most chats never need it.
 import { api } from "./api.js";
 import { h, toast } from "./dom.js";
-import { state } from "./state.js";
 
 const POLL_MS = 300;
 const TERMINAL = new Set(["completed", "failed", "cancelled", "expired", "incomplete"]);
-
-export function usesServerTools(assistantId) {
-  const assistant = state.assistants.find((a) => a.id === assistantId);
-  return Boolean(assistant?.jan_server_tools?.length);  // the assistants API's extra field
-}
 
 const LABELS = { once: "Approved", always: "Approved: always allowed from now on" };
 
