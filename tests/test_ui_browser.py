@@ -313,6 +313,29 @@ def test_assistants_create_edit_and_use_in_a_thread(ui, server):
     assert used[0]["temperature"] == 0.6
 
 
+def test_sidebar_lists_threads_by_last_activity(ui, server):
+    """An old thread that gets a new message (from any client) is listed before newer ones,
+    and a reply in the UI moves its thread to the top."""
+    ids = [httpx.post(f"{server.base_url}/threads", json={"title": f"Activity {n}"}).json()["id"]
+           for n in range(3)]
+    httpx.post(f"{server.base_url}/threads/{ids[0]}/messages",
+               json={"role": "user", "content": "bump"}).raise_for_status()
+    u = ui()
+    page = u.open()
+    order = page.locator(".thread-list li[data-thread]").evaluate_all(
+        "els => els.map(e => e.dataset.thread)")
+    assert order.index(ids[0]) < order.index(ids[2]) < order.index(ids[1])
+    page.click(f".thread-list li[data-thread='{ids[1]}'] button.open")
+    u.send("now this one")
+    u.wait_reply(1)
+    first = page.locator(".thread-list li[data-thread]").first
+    assert first.get_attribute("data-thread") == ids[1]
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator(".thread-list li[data-thread]").first.get_attribute(
+        "data-thread") == ids[1]  # the server's order agrees
+
+
 def test_tool_calls_in_messages_are_shown_collapsed(ui, server):
     thread = httpx.post(f"{server.base_url}/threads", json={"title": "Tools"}).json()
     base = f"{server.base_url}/threads/{thread['id']}/messages"
