@@ -14,6 +14,7 @@ from conftest import start_server
 from models_fixtures import big_gguf
 from ui_fixtures import (
     UiPage,
+    axe_serious,
     engine_requests,
     recording_server,
     scripted_folder,
@@ -252,14 +253,6 @@ def test_phone_width(ui):
     page.wait_for_selector("#status-body table")
 
 
-def _serious(page) -> list[dict]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    result = Axe().run(page)
-    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_no_serious_violations(ui, scheme):
     pytest.importorskip("axe_playwright_python")
@@ -268,14 +261,14 @@ def test_axe_finds_no_serious_violations(ui, scheme):
     u.send(MARKDOWN)
     u.wait_reply(1)
     page.wait_for_timeout(300)  # let the toast and the focus ring settle for the screenshot
-    problems = {"chat": _serious(page)}
+    problems = {"chat": axe_serious(page)}
     if scheme == "dark":
         shot(page, "chat-dark.png")
     for view in ("models", "assistants", "status"):
         page.click(f".nav-links a[data-view={view}]")
         page.wait_for_selector(f"#view-{view}:not([hidden])")
         page.wait_for_load_state("networkidle")
-        problems[view] = _serious(page)
+        problems[view] = axe_serious(page)
         if view == "assistants" and scheme == "light":
             shot(page, "assistants.png")
     assert not any(problems.values()), problems

@@ -14,7 +14,7 @@ import json
 import httpx
 import pytest
 import ui_fixtures
-from ui_fixtures import wait_until
+from ui_fixtures import axe_serious, wait_until
 
 pytestmark = pytest.mark.slow
 browser, server, ui = ui_fixtures.browser, ui_fixtures.server, ui_fixtures.ui
@@ -59,6 +59,7 @@ def test_server_tool_call_waits_for_approval_in_the_ui(ui, server, tool_assistan
     assert page.locator("#messages img").count() == 0
     assert tool_calls(server) == [], "nothing runs before a decision"
     assert page.evaluate("document.activeElement.textContent") == "Approve"
+    assert not axe_serious(page)
     page.keyboard.press("Enter")  # approve from the keyboard: focus is on Approve
     page.wait_for_selector("#messages :text('Tool said: echo')", timeout=30000)
     assert tool_calls(server) == [{"text": hostile, "n": 2}]
@@ -120,3 +121,4 @@ def test_file_citations_are_shown_as_sources_and_stay_inert(ui, server):
     assert source.locator("blockquote").inner_text() == quote
     assert page.locator("#messages img, #messages b").count() == 0
     assert page.evaluate("window.__xss") is None
+    assert not axe_serious(page)

@@ -61,6 +61,15 @@ def playwright_browser() -> Iterator[Any]:
             browser.close()
 
 
+def axe_serious(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    result = Axe().run(page)
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
