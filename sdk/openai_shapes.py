@@ -246,4 +246,10 @@ def assistant_to_api(assistant: Assistant, *, created_at: int | None = None) -> 
     for key in ("tool_resources", "response_format"):
         if isinstance(extra.get(key), dict) or extra.get(key) == "auto":
             out[key] = extra[key]
+    # Server-side tools (MCP servers, extension tools; run by the server after approval) are
+    # not OpenAI tool types: shown apart, and only when there are some, so clients can tell.
+    server_tools = [t for t in assistant.tools
+                    if isinstance(t, dict) and t.get("type") in ("mcp", "server")]
+    if server_tools:
+        out["jan_server_tools"] = server_tools
     return out

@@ -185,3 +185,29 @@ async def test_catalog_lists_entries_with_local_state(host):
         data = (await c.get("/v1/models/catalog")).json()["data"]
         assert data and all("downloaded" in m and m["object"] == "model" for m in data)
         assert any(m["id"] == "qwen2.5-0.5b-instruct" for m in data)
+
+
+async def test_threads_by_last_activity_for_the_sidebar(host):
+    """``order_by=last_activity``: the thread whose messages changed last comes first (the
+    sidebar's order), paged with cursors; the default order stays OpenAI's (created)."""
+    async with asgi_client(host) as c:
+        ids = [(await c.post("/v1/threads", json={"title": t})).json()["id"]
+               for t in ("old", "middle", "new")]
+        r = await c.post(f"/v1/threads/{ids[0]}/messages", json={"role": "user", "content": "hi"})
+        assert r.status_code == 200, r.text
+
+        async def listed(**params) -> list[str]:
+            r = await c.get("/v1/threads", params=params)
+            assert r.status_code == 200, r.text
+            return [t["id"] for t in r.json()["data"]]
+
+        assert await listed() == ids[::-1]  # created, newest first: unchanged
+        assert await listed(order_by="last_activity") == [ids[0], ids[2], ids[1]]
+        first = await listed(order_by="last_activity", limit=1)
+        assert await listed(order_by="last_activity", limit=5, after=first[0]) == ids[:0:-1]
+        assert await listed(order_by="last_activity", order="asc") == [ids[1], ids[2], ids[0]]
+        # A rename is not activity.
+        await c.post(f"/v1/threads/{ids[1]}", json={"title": "renamed"})
+        assert (await listed(order_by="last_activity"))[0] == ids[0]
+        bad = await c.get("/v1/threads", params={"order_by": "title"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "order_by"

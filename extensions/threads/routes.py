@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from jan.sdk import Context
+from jan.sdk.errors import InvalidRequest
 from jan.sdk.http import Request, Response, json_response, page_query, read_body
 from jan.sdk.models import new_id
 from jan.sdk.openai_requests import (
@@ -46,9 +47,20 @@ class ThreadRoutes:
         return json_response(thread_to_api(thread))
 
     async def list(self, request: Request) -> Response:
+        """``order_by=last_activity`` (Jan's extra; default ``created`` as OpenAI) lists the
+        threads whose messages changed last first, for providers that support it."""
+        order_by = request.query_params.get("order_by", "created")
         q = page_query(request)
-        page = await self._threads().list(limit=q.limit, order=q.order, after=q.after,
-                                          before=q.before)
+        threads = self._threads()
+        kw = {}
+        if order_by != "created":
+            if order_by not in getattr(threads, "ORDER_BY", ("created",)):
+                raise InvalidRequest(f"Invalid 'order_by': {order_by!r} is not supported here "
+                                     "(created, or last_activity with the file store)",
+                                     param="order_by")
+            kw["order_by"] = order_by
+        page = await threads.list(limit=q.limit, order=q.order, after=q.after,
+                                  before=q.before, **kw)
         return json_response(page_to_api(page, thread_to_api))
 
     async def retrieve(self, request: Request) -> Response:

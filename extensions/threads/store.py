@@ -23,7 +23,7 @@ from jan.sdk import events as ev
 from jan.sdk.errors import Conflict, InvalidRequest, NotFound
 from jan.sdk.http import parse
 from jan.sdk.models import Page, Thread, apply_changes, now_ms
-from jan.sdk.openai_shapes import deleted_to_api, thread_to_api
+from jan.sdk.openai_shapes import cursor_window, deleted_to_api, thread_to_api
 from jan.sdk.storage import Folder, UnsafePath, atomic_write_json, check_id, file_lock
 
 from .index import ThreadIndex
@@ -44,6 +44,8 @@ def created_from_id(thread_id: str) -> int | None:
 
 
 class FileThreadStore:
+    ORDER_BY = ("created", "last_activity")  # what ``list(order_by=...)`` accepts
+
     def __init__(
         self, data: Folder, events: Any = None, log: logging.Logger | None = None,
         index_snapshot: Path | None = None,
@@ -176,6 +178,29 @@ class FileThreadStore:
                 threads.append(self._load(thread_id)[0])
         return Page[Thread](data=threads, has_more=more)
 
+    def _activity(self, created: int, thread_id: str) -> int:
+        """Last activity in ms: the newest change to the thread's messages, else its creation
+        (a rename or a settings change is not activity). One ``stat`` per thread."""
+        try:
+            changed = os.stat(self.root / thread_id / "messages.jsonl").st_mtime_ns // 1_000_000
+        except OSError:
+            changed = 0
+        return max(created, changed)
+
+    def _list_by_activity(self, limit: int, order: str, after: str | None,
+                          before: str | None) -> Page:
+        """Threads by last activity (ties by id). Cost: a ``stat`` per thread per page, fine
+        for thousands; a thread active between two pages may move across the cursor."""
+        ranked = sorted((self._activity(c, i), i) for c, i in self.index.created_pairs())
+        where = {thread_id: n for n, (_, thread_id) in enumerate(ranked)}
+        positions, more = cursor_window(len(ranked), where.get, limit=limit, order=order,
+                                        after=after, before=before)
+        threads = []
+        for p in positions:
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                threads.append(self._load(ranked[p][1])[0])
+        return Page[Thread](data=threads, has_more=more)
+
     # ------------------------------------------------------------------ ThreadStore
     async def _emit(self, topic: str, payload: dict[str, Any]) -> None:
         if self.events is not None:
@@ -191,11 +216,12 @@ class FileThreadStore:
 
     async def list(
         self, *, limit: int = 20, order: str = "desc",
-        after: str | None = None, before: str | None = None,
+        after: str | None = None, before: str | None = None, order_by: str = "created",
     ) -> Page[Thread]:
         if not 1 <= limit <= 100:
             raise InvalidRequest("Invalid 'limit': must be between 1 and 100", param="limit")
-        return await asyncio.to_thread(self._list, limit, order, after, before)
+        lister = self._list_by_activity if order_by == "last_activity" else self._list
+        return await asyncio.to_thread(lister, limit, order, after, before)
 
     async def update(self, thread_id: str, changes: dict[str, Any]) -> Thread:
         updated = await asyncio.to_thread(self._update, thread_id, changes)

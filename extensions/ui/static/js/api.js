@@ -93,7 +93,10 @@ export async function stream(path, { method = "POST", body, signal, onEvent }) {
 
 // Markdown → sanitised HTML, rendered by the server (markdown-it-py, Pygments, nh3).
 const rendered = new Map();
+let codeCss = null;
 export async function renderMarkdown(texts) {
+  // The code highlighting styles (~20 KB) load with the first reply, not before the composer.
+  codeCss ||= document.head.appendChild(Object.assign(document.createElement("link"), { rel: "stylesheet", href: "/ui/code.css" }));
   const missing = [...new Set(texts.filter((t) => !rendered.has(t)))];
   for (let i = 0; i < missing.length; i += 200) {
     const part = missing.slice(i, i + 200);

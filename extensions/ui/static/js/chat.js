@@ -4,9 +4,9 @@
 import { api, renderMarkdown, stream } from "./api.js";
 import { $, h, toast, copyText } from "./dom.js";
 import { state, emit } from "./state.js";
-import { effective, ensureContext } from "./panel.js";
-import { titleOf } from "./threads.js";
-import { addCodeButtons, fromApi, toolDetails } from "./message-view.js";
+import { effective, ensureContext, usesServerTools } from "./panel.js";
+import { afterExchange, titleOf } from "./threads.js";
+import { addCodeButtons, citationsView, editor, fromApi, toolDetails } from "./message-view.js";
 
 const PAGE = 100;
 let messages = [];       // {id, role, text, meta, el}
@@ -33,6 +33,8 @@ function bubble(m, html) {
     else body.textContent = m.text;
     const tools = toolDetails(m);
     if (tools) body.prepend(...tools);
+    const sources = citationsView(m.cites);
+    if (sources) body.append(sources);
   }
   addCodeButtons(body);
   const note = m.meta.jan_stopped === "true" ? h("span", { class: "note" }, "Stopped") : null;
@@ -150,6 +152,7 @@ function setBusy(busy) {
 async function generate() {
   const s = effective();
   if (!s.model) { toast("No model: download one on the Models page"); return; }
+  if (usesServerTools(s.entry?.assistant_id)) { await replyByRun(s); return; }
   const controller = new AbortController();
   const threadId = state.thread.id;  // the user may open another thread mid-stream
   state.streaming = controller;
@@ -223,32 +226,31 @@ async function generate() {
   el.replaceWith(bubble(m, html));
   refreshActions();
   scrollToEnd();
-  await autoTitle();
+  await afterExchange(messages.find((x) => x.role === "user")?.text);
 }
 
-async function autoTitle() {
-  // The first exchange names the thread: its first line, trimmed to a few words.
-  const t = state.thread;
-  if (!t || t.title) { touch(); return; }
-  const first = messages.find((m) => m.role === "user");
-  if (!first) return;
-  const words = first.text.replace(/\s+/g, " ").trim().split(" ").slice(0, 8).join(" ");
-  const title = words.length > 60 ? `${words.slice(0, 57)}…` : words;
+// Server tools run only inside a run (see run-reply.js); the run saves its own messages, so the
+// thread is reloaded once it ends.
+async function replyByRun(s) {
+  const controller = new AbortController();
+  const threadId = state.thread.id;
+  state.streaming = controller;
+  setBusy(true);
+  const host = h("div", { class: "msg assistant run", "aria-busy": "true" },
+    h("p", { class: "muted" }, "Working (this assistant uses server tools)…"));
+  box().append(host);
+  scrollToEnd();
   try {
-    const updated = await api(`/v1/threads/${t.id}`, { method: "POST", body: { title } });
-    state.thread = updated;
-    $("chat-title").textContent = titleOf(updated);
-    emit("thread-changed", updated);
-  } catch { /* an untitled thread is still fine */ }
-}
-
-async function touch() {
-  // Saving the thread again moves it to the top of "newest activity first".
-  try {
-    const updated = await api(`/v1/threads/${state.thread.id}`, { method: "POST", body: { metadata: state.thread.metadata || {} } });
-    state.thread = updated;
-    emit("thread-changed", updated);
-  } catch { /* ordering only */ }
+    const { runReply } = await import("./run-reply.js");
+    const run = await runReply({ threadId, assistantId: s.entry.assistant_id, model: s.model,
+      params: s.params, signal: controller.signal, host, onChange: () => scrollToEnd() });
+    if (run.status === "failed") toast(`The run failed: ${run.last_error?.message || "unknown error"}`);
+  } catch (err) { toast(`The run failed: ${err.message}`); }
+  if (state.streaming === controller) state.streaming = null;
+  setBusy(Boolean(state.streaming));
+  if (state.thread?.id !== threadId) return;
+  await open(state.thread);
+  await afterExchange(messages.find((x) => x.role === "user")?.text);
 }
 
 export function stop() {
@@ -277,25 +279,13 @@ async function regenerate() {
 
 function edit(m) {
   if (state.streaming) return;
-  const area = h("textarea", { "aria-label": "Edit message", rows: 3 });
-  area.value = m.text;
-  const save = async () => {
-    const text = area.value;
-    if (!text.trim()) return;
+  m.el.replaceChildren(editor(m.text, async (text) => {
     try {
       await dropFrom(messages.indexOf(m));
       await send(text);
     } catch (err) { toast(`Cannot resend: ${err.message}`); }
-  };
-  area.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); save(); }
-    if (e.key === "Escape") { e.preventDefault(); renderAll(); }
-  });
-  const form = h("div", { class: "stack" }, area, h("div", { class: "row" },
-    h("button", { type: "button", class: "primary", onclick: save }, "Save & resend"),
-    h("button", { type: "button", class: "ghost", onclick: () => renderAll() }, "Cancel")));
-  m.el.replaceChildren(form);
-  area.focus();
+  }, () => renderAll()));
+  m.el.querySelector("textarea").focus();
 }
 
 export function init() {

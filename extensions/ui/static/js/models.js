@@ -4,7 +4,10 @@ import { api, stream } from "./api.js";
 import { $, h, toast, confirmDialog, formatBytes } from "./dom.js";
 import { emit } from "./state.js";
 
-const watching = new Map();  // job id -> AbortController
+// job id -> AbortController of its newest watcher. A resumed pull keeps its job id, and the
+// cancelled attempt's stream may still be open (or have events in flight) when the new one
+// starts: only the newest watcher may touch the card, or a late "cancelled" hides the resume.
+const watching = new Map();
 
 async function loadedIds() {
   try {
@@ -80,27 +83,33 @@ function showJob(job) {
   if (old) old.replaceWith(card); else cards.prepend(card);
 }
 
-async function watch(job) {
-  if (watching.has(job.id)) return;
+async function watch(job, { restart = false } = {}) {
+  if (watching.has(job.id)) {
+    if (!restart) return;
+    watching.get(job.id).abort();
+  }
   const ctl = new AbortController();
   watching.set(job.id, ctl);
-  let last = job;
+  const current = () => watching.get(job.id) === ctl;
+  let last = job, stale = false;
   try {
     await stream(`/v1/models/pull/${job.id}?stream=true`, {
-      method: "GET", signal: ctl.signal, onEvent: (_n, j) => { last = j; showJob(j); } });
+      method: "GET", signal: ctl.signal,
+      onEvent: (_n, j) => { if (current()) { last = j; showJob(j); } } });
   } catch (err) {
     if (err.name !== "AbortError") toast(err.message);
   } finally {
-    watching.delete(job.id);
+    stale = !current();
+    if (!stale) watching.delete(job.id);
   }
-  if (last.status === "completed") { toast(`${last.model_id || last.model} is ready`); emit("lists-changed"); show(); }
+  if (!stale && last.status === "completed") { toast(`${last.model_id || last.model} is ready`); emit("lists-changed"); show(); }
 }
 
 export async function pull(ref) {
   try {
     const job = await api("/v1/models/pull", { method: "POST", body: { model: ref } });
     showJob(job);
-    watch(job);
+    watch(job, { restart: true });
   } catch (err) { toast(err.message); }
 }
 

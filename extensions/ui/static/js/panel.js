@@ -46,6 +46,12 @@ export function effective() {
   };
 }
 
+// Server-side tools (MCP, extensions) are shown by the assistants API as jan_server_tools:
+// a thread with such an assistant replies through a run (run-reply.js).
+export function usesServerTools(assistantId) {
+  return Boolean(state.assistants.find((a) => a.id === assistantId)?.jan_server_tools?.length);
+}
+
 // A thread with its own context length loads the model with it (a load-time setting).
 export async function ensureContext(s) {
   if (!s.ctxLen || !s.model) return;

@@ -1,4 +1,5 @@
-// The threads sidebar: newest activity first, paged loading, search, rename, delete.
+// The threads sidebar: newest activity first (the server's order_by=last_activity, kept as
+// served; a thread with a new reply moves to the top), paged loading, search, rename, delete.
 import { api, listAll } from "./api.js";
 import { $, h, toast, confirmDialog } from "./dom.js";
 import { state, emit, on } from "./state.js";
@@ -10,14 +11,13 @@ let hasMore = true;
 let loading = null;
 let query = "";
 let renaming = null;
+let byActivity = "&order_by=last_activity";  // dropped if the threads provider lacks it
 
 export function titleOf(t) { return (t && t.title) || "New chat"; }
 
-function sorted() {
+function shown() {
   const q = query.toLowerCase();
-  return threads
-    .filter((t) => !q || titleOf(t).toLowerCase().includes(q))
-    .sort((a, b) => (b.updated_at || b.created_at) - (a.updated_at || a.created_at));
+  return threads.filter((t) => !q || titleOf(t).toLowerCase().includes(q));
 }
 
 function item(t) {
@@ -44,7 +44,7 @@ function item(t) {
 
 export function render() {
   const list = $("thread-list");
-  const items = sorted().map(item);
+  const items = shown().map(item);
   if (!items.length) items.push(h("li", { class: "muted small" }, query ? "No thread matches" : "No threads yet"));
   list.replaceChildren(...items);
   $("thread-more").hidden = !hasMore;
@@ -55,7 +55,12 @@ export async function loadMore() {
   if (loading) return loading;
   loading = (async () => {
     try {
-      const page = await api(`/v1/threads?limit=${PAGE}&order=desc${after ? `&after=${after}` : ""}`);
+      const path = (order) => `/v1/threads?limit=${PAGE}&order=desc${order}${after ? `&after=${after}` : ""}`;
+      const page = await api(path(byActivity)).catch((err) => {
+        if (err.status !== 400 || err.body?.error?.param !== "order_by") throw err;
+        byActivity = "";  // e.g. the PostgreSQL provider: creation order it is
+        return api(path(""));
+      });
       const known = new Set(threads.map((t) => t.id));
       threads.push(...page.data.filter((t) => !known.has(t.id)));
       hasMore = page.has_more && page.data.length > 0;
@@ -76,7 +81,7 @@ async function search(value) {
   render();
   if (query && hasMore) {  // titles are only searchable once loaded: fetch the rest once
     await loading;
-    const rest = await listAll(`/v1/threads?order=desc${after ? `&after=${after}` : ""}`);
+    const rest = await listAll(`/v1/threads?order=desc${byActivity}${after ? `&after=${after}` : ""}`);
     const known = new Set(threads.map((t) => t.id));
     threads.push(...rest.filter((t) => !known.has(t.id)));
     hasMore = false;
@@ -84,10 +89,31 @@ async function search(value) {
   }
 }
 
-export function upsert(thread) {
+// A changed thread keeps its place; a new one, or one with a new reply (`active`), goes on top.
+export function upsert(thread, active = false) {
   const i = threads.findIndex((t) => t.id === thread.id);
-  if (i >= 0) threads[i] = thread; else threads.unshift(thread);
+  if (i >= 0 && !active) threads[i] = thread;
+  else {
+    if (i >= 0) threads.splice(i, 1);
+    threads.unshift(thread);
+  }
   render();
+}
+
+// After a reply: the thread moves to the top (as the server now orders it), and the first
+// exchange names it (the first user line, a few words).
+export async function afterExchange(firstUserText) {
+  const t = state.thread;
+  if (!t) return;
+  upsert(t, true);
+  if (t.title || !firstUserText) return;
+  const words = firstUserText.replace(/\s+/g, " ").trim().split(" ").slice(0, 8).join(" ");
+  try {
+    const updated = await api(`/v1/threads/${t.id}`, { method: "POST", body: { title: words.length > 60 ? `${words.slice(0, 57)}…` : words } });
+    state.thread = updated;
+    $("chat-title").textContent = titleOf(updated);
+    emit("thread-changed", updated);
+  } catch { /* an untitled thread is still fine */ }
 }
 
 async function rename(t, value) {
