@@ -75,3 +75,16 @@ def cap_output(text: str, limit: int) -> tuple[str, bool]:
         return text, False
     cut = raw[:limit].decode("utf-8", errors="ignore")
     return f"{cut}\n[output truncated: {len(raw)} bytes, limit {limit}]", True
+
+
+def short_name(tool: ToolInfo) -> str:
+    """A tool's name on its own server (``<server>__<tool>`` loses its prefix)."""
+    prefix = f"{tool.server}__"
+    return tool.name[len(prefix):] if tool.server and tool.name.startswith(prefix) else tool.name
+
+
+def of_server(tools: list[ToolInfo], server: str,
+              allowed: list[str] | None = None) -> list[ToolInfo]:
+    """The tools of one server, all or only the ``allowed`` ones (by either name)."""
+    return [t for t in tools if t.server == server
+            and (allowed is None or short_name(t) in allowed or t.name in allowed)]
