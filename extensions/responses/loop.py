@@ -11,12 +11,11 @@ Events follow OpenAI's order for each item kind.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from jan.sdk.inference import ChatMessage, ToolCall
-from jan.sdk.tools import ToolResult, short_name
+from jan.sdk.tools import ToolBudget, ToolResult, short_name
 
 from . import items as it
 from . import server_tools as st
@@ -28,9 +27,8 @@ from .streams import aclose_quietly
 class ToolLoop:
     def __init__(self, svc: Any, p: Plan, builder: Builder, time_budget: float) -> None:
         self.svc, self.p, self.b = svc, p, builder
-        self.deadline = time.monotonic() + time_budget
-        self.time_budget = time_budget
-        self.calls_made = sum(i["type"] == "mcp_call" for i in p.pre_items)
+        self.budget = ToolBudget(p.req.max_tool_calls, time_budget,
+                                 used=sum(i["type"] == "mcp_call" for i in p.pre_items))
 
     async def run(self, source: AsyncIterator[Any]) -> AsyncIterator[Event | str]:
         """Every event of the response after ``response.in_progress``; the builder has
@@ -66,13 +64,8 @@ class ToolLoop:
 
     # ------------------------------------------------------------------ one call
     def _spent(self) -> str | None:
-        limit = self.p.req.max_tool_calls
-        if limit is not None and self.calls_made >= limit:
-            return f"not run: this response's max_tool_calls ({limit}) was reached"
-        if time.monotonic() >= self.deadline:
-            return (f"not run: this response's tool time budget ({self.time_budget:g}s) "
-                    "was spent")
-        return None
+        refused = self.budget.refusal()
+        return f"not run: this response's {refused[1]}" if refused else None
 
     def _must_ask(self, label: str, name: str) -> bool:
         """The request may ask for approval where the policy would not (never less)."""
@@ -117,7 +110,7 @@ class ToolLoop:
             st.settle(item, ToolResult(name=name, is_error=True,
                                        output="the arguments are not a JSON object"))
         else:
-            self.calls_made += 1
+            self.budget.used += 1
             st.settle(item, await service.call(call.name, args))
         outputs[call.id] = it.call_output(item)
         yield self._ended(item, index)

@@ -23,6 +23,7 @@ from jan.sdk.openai_requests import message_from_request
 from jan.sdk.openai_shapes import message_to_api
 from jan.sdk.sandbox import SandboxError
 from jan.sdk.settings import read_settings
+from jan.sdk.tools import ToolBudget
 
 from . import reply, server_tools, tools
 from .schemas import LastError, Run, RunCreateRequest, RunUsage
@@ -38,6 +39,25 @@ class RunFailed(Exception):
     def __init__(self, message: str, code: str = "server_error", detail: str = "") -> None:
         super().__init__(message)
         self.message, self.code, self.detail = message, code, detail
+
+
+class RunIncomplete(Exception):
+    """The server-side tool budget ran out: the run ends ``incomplete`` with the reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+def max_tool_calls(req: RunCreateRequest, assistant: Assistant) -> int | None:
+    """The request's ``max_tool_calls``, else the assistant's ``metadata.max_tool_calls``."""
+    if req.max_tool_calls is not None:
+        return req.max_tool_calls
+    try:
+        value = int(assistant.metadata.get("max_tool_calls"))
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 1 else None
 
 
 class Runner:
@@ -199,6 +219,9 @@ class Runner:
         except TimeoutError:
             await self._set(run, "expired", expires_at=now(), last_error=LastError(
                 message="The run took longer than the configured run_timeout"))
+        except RunIncomplete as exc:
+            await self._set(run, "incomplete", incomplete_details={
+                "reason": exc.reason, "message": f"No more tool calls ran: {exc.message}"})
         except Exception as exc:  # noqa: BLE001 - every failure ends as a failed run
             failure = self._failure(exc)
             if failure.detail:
@@ -259,6 +282,7 @@ class Runner:
             gen.parallel_tool_calls = req.parallel_tool_calls is not False
         spec = reply.load_spec(registry, entry, assistant, thread)
         usage = RunUsage()
+        budget = ToolBudget(max_tool_calls(req, assistant), self.settings.tool_time_budget)
         while True:  # each tool round: calls → requires_action → outputs → generate again
             msg_id = new_id("msg")
             text, calls, done = await self._turn(run, spec, gen, msg_id)
@@ -280,7 +304,13 @@ class Runner:
                                                  {"message_id": msg_id}, "completed"))
                 return
             if on_server and {c.name for c in calls} <= {t.function.name for t in on_server}:
+                refused = budget.refusal(len(calls))
+                if refused is not None:  # the calls are not kept: none of them ran
+                    if text:
+                        await self._finish(run, msg_id, text, {})
+                    raise RunIncomplete(*refused)
                 outputs = await self._server_calls(run, msg_id, text, calls)
+                budget.used += len(calls)
             else:
                 outputs = await self._call_tools(run, msg_id, text, calls)
             gen.messages = [*(gen.messages or []), ChatMessage(
