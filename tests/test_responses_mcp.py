@@ -153,6 +153,7 @@ async def test_approval_request_then_approved_call_runs(api, engine, marker, dat
         "input": [{"type": "mcp_approval_response", "approval_request_id": ask.id,
                    "approve": False}]})
     assert r.status_code == 400 and "already approved" in r.json()["error"]["message"]
+    assert marker.read_text() == "eggs"
 
 
 async def test_denied_or_unanswered_call_never_runs(api, engine, marker):
@@ -179,6 +180,14 @@ async def test_denied_or_unanswered_call_never_runs(api, engine, marker):
             "type": "mcp_approval_response", "approval_request_id": "mcpr_nope",
             "approve": True}]})
     assert r.status_code == 400 and "mcpr_nope" in r.json()["error"]["message"]
+    # Only a request of this response's own history can be answered here: the unanswered
+    # one belongs to another chain, and stays pending (so it can never run through this one).
+    other = unanswered.output[-1].id
+    r = await http.post("/v1/responses", json={
+        "model": "fake", "tools": [DEMO], "previous_response_id": first.id, "input": [{
+            "type": "mcp_approval_response", "approval_request_id": other, "approve": True}]})
+    assert r.status_code == 400 and "history" in r.json()["error"]["message"]
+    assert (await http.get(f"/v1/tools/approvals/{other}")).json()["status"] == "pending"
     assert not marker.exists()
 
 
@@ -200,7 +209,7 @@ async def test_max_tool_calls_stops_the_loop_with_an_answer(api, engine, marker)
 async def test_bad_mcp_requests_are_clear_400s(api):
     _, http = api
     cases = [
-        ({"tools": [{"type": "mcp", "server_label": "nope"}]}, "tools.server_label", "nope"),
+        ({"tools": [{"type": "mcp", "server_label": "nope"}]}, "tools[0].server_label", "nope"),
         ({"tools": [{"type": "mcp", "server_label": "demo", "server_url": "http://x"}]},
          "tools[0].server_url", "mcp_config.json"),
         ({"tools": [DEMO], "tool_choice": {"type": "mcp", "server_label": "demo",

@@ -164,6 +164,11 @@ async def resolve_model(svc: Any, p: Plan) -> None:
     p.parameters = _layer(entry.parameters)
 
 
+def turn(p: Plan) -> list[dict[str, Any]]:
+    """This turn's items for the model: the input, then the calls approved in it."""
+    return p.input_items + [i for i in p.pre_items if i["type"] == "mcp_call"]
+
+
 def tool_choice(req: ResponseCreate) -> Any:
     choice = req.tool_choice
     if choice is None:

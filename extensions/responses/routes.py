@@ -81,8 +81,7 @@ class ResponseRoutes:
             await st.prepare(self.svc, p)
             p.gen = cx.generation(p, p.history + p.input_items)  # validates the request
             if await st.answer_approvals(self.svc, p):
-                p.gen = cx.generation(p, p.history + p.input_items + [
-                    i for i in p.pre_items if i["type"] == "mcp_call"])
+                p.gen = cx.generation(p, p.history + cx.turn(p))
         return p
 
     async def _start(self, p: cx.Plan, response_id: str) -> AsyncIterator[Any]:
@@ -110,7 +109,7 @@ class ResponseRoutes:
                 history = history[max(1, len(history) // 2):]
                 while history and history[0].get("role") != "user":  # start on a user turn
                     history = history[1:]
-                p.gen = cx.generation(p, history + p.input_items)
+                p.gen = cx.generation(p, history + cx.turn(p))
                 continue
             except BaseException:
                 await aclose_quietly(source)

@@ -48,12 +48,12 @@ async def answer_approvals(svc: Any, p: Plan) -> bool:
 async def _list_tools(svc: Any, p: Plan) -> None:
     infos = await tools_service(svc).list()
     listed = {i.get("server_label") for i in p.history if i.get("type") == "mcp_list_tools"}
-    for n, tool in enumerate(p.mcp):
+    for tool in p.mcp:
         label = tool.server_label
         if not of_server(infos, label):
-            raise InvalidRequest(f"Invalid 'tools[{n}].server_label': no MCP server {label!r} "
-                                 "with tools (servers are configured in mcp_config.json)",
-                                 param="tools.server_label")
+            where = f"tools[{(p.req.tools or []).index(tool)}].server_label"
+            raise InvalidRequest(f"Invalid '{where}': no MCP server {label!r} with tools "
+                                 "(servers are configured in mcp_config.json)", param=where)
         chosen = of_server(infos, label, tool.allowed)
         for info in chosen:
             p.server[info.name] = (label, info)
@@ -88,19 +88,26 @@ def approval_item(approval: Any, label: str, name: str) -> dict[str, Any]:
 
 async def _answer_approvals(service: Any, p: Plan) -> None:
     """Record each decision (who: this API), then run the approved calls with the arguments
-    recorded when the approval was asked, never the client's."""
+    recorded when the approval was asked, never the client's. Only requests this response's
+    history holds can be answered here (not a paused run's), and each only once, so no call
+    runs twice."""
+    asked = {i.get("id") for i in p.history if i.get("type") == "mcp_approval_request"}
     for answer in (i for i in p.input_items if i["type"] == "mcp_approval_response"):
         approval_id = answer["approval_request_id"]
+        where = "input.approval_request_id"
+        if approval_id not in asked:
+            raise InvalidRequest(f"Invalid 'approval_request_id': no mcp_approval_request "
+                                 f"{approval_id!r} in this response's history (continue it "
+                                 "with previous_response_id or its conversation)", param=where)
         try:
             approval = service.approvals.get(approval_id)
         except NotFound:
             raise InvalidRequest(f"Invalid 'approval_request_id': no MCP approval request "
-                                 f"{approval_id!r}", param="input.approval_request_id") from None
-        if approval.status == "pending":
-            service.approvals.decide(approval_id, answer["approve"], by="api:/v1/responses")
-        elif approval.status != ("approved" if answer["approve"] else "denied"):
+                                 f"{approval_id!r}", param=where) from None
+        if approval.status != "pending":
             raise InvalidRequest(f"Approval request {approval_id!r} was already "
-                                 f"{approval.status}", param="input.approval_request_id")
+                                 f"{approval.status}", param=where)
+        service.approvals.decide(approval_id, answer["approve"], by="api:/v1/responses")
         info = ToolInfo(name=approval.tool, server=approval.server)
         item = call_item(approval.server, short_name(info), json.dumps(approval.arguments),
                          approval_id=approval_id)
