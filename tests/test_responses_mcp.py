@@ -195,15 +195,22 @@ async def test_denied_or_unanswered_call_never_runs(api, engine, marker):
 async def test_max_tool_calls_stops_the_loop_with_an_answer(api, engine, marker):
     client, _ = api
     echo = call_script("demo__echo", '{"text": "again"}')
-    engine.scripts = [echo, echo, text_script("Stopping.")]
+    engine.scripts = [echo, text_script("Stopping.")]
     r = await client.responses.create(model="fake", input="Echo forever", tools=[DEMO],
                                       max_tool_calls=1)
     assert r.status == "completed" and r.max_tool_calls == 1
+    assert [o.type for o in r.output] == ["mcp_list_tools", "mcp_call", "message"]
+    assert engine.requests[-1].tools is None  # the budget is spent: answer without tools
+    assert r.output_text == "Stopping."
+
+    # A model that calls anyway: the call is not run, and the response ends there.
+    engine.scripts = [echo, echo, text_script("never asked")]
+    r = await client.responses.create(model="fake", input="Echo forever", tools=[DEMO],
+                                      max_tool_calls=1)
     calls = [o for o in r.output if o.type == "mcp_call"]
     assert [c.status for c in calls] == ["completed", "incomplete"]
     assert "max_tool_calls (1)" in json.dumps(calls[1].error.model_dump())
-    assert engine.requests[-1].tools is None  # the last round answers without tools
-    assert r.output_text == "Stopping."
+    assert r.status == "completed" and len(engine.requests) == 2 + 2
 
 
 async def test_bad_mcp_requests_are_clear_400s(api):
@@ -246,3 +253,24 @@ async def test_smollm2_forced_mcp_call_approved_through_the_api(make_host, data_
         assert second.status in ("completed", "incomplete")
         assert second.output[0].type == "mcp_call" and "PINEAPPLE" in second.output[0].output
         assert marker.exists()
+
+
+async def test_time_budget_stops_the_loop_with_an_answer(make_host, data_folder, engine,
+                                                         marker):
+    configure(data_folder, marker, ALWAYS)
+    fake_model(data_folder)
+    settings = {**SCRIPTED, "extensions": {"responses": {"tool_loop_timeout": 0.001}}}
+    async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+        use_engine(jan, engine)
+        await tools_up(http)
+        echo = call_script("demo__echo", '{"text": "again"}')
+        engine.scripts = [echo, echo, text_script("Out of time.")]
+        r = await openai_for(http).responses.create(model="fake", input="Echo", tools=[DEMO])
+    statuses = [o.status for o in r.output if o.type == "mcp_call"]
+    # Checked before each call: the first may start inside the budget, a later one never does,
+    # and once it is spent the model gets no tools; a model calling anyway ends the response.
+    assert statuses[-1] == "incomplete" and "completed" not in statuses[1:]
+    last = [o for o in r.output if o.type == "mcp_call"][-1]
+    assert "time budget (0.001s)" in json.dumps(last.error.model_dump())
+    assert engine.requests[-1].tools is None and r.status == "completed"
+    assert len(engine.requests) <= 3

@@ -29,6 +29,7 @@ class ToolLoop:
         self.svc, self.p, self.b = svc, p, builder
         self.budget = ToolBudget(p.req.max_tool_calls, time_budget,
                                  used=sum(i["type"] == "mcp_call" for i in p.pre_items))
+        self.last_round = False  # tools were withdrawn: whatever the model does now ends it
 
     async def run(self, source: AsyncIterator[Any]) -> AsyncIterator[Event | str]:
         """Every event of the response after ``response.in_progress``; the builder has
@@ -55,7 +56,7 @@ class ToolLoop:
                     else:
                         yield e
             said = self.b.response["output"][start:]
-            if paused or any(i["type"] == "function_call" for i in said):
+            if paused or self.last_round or any(i["type"] == "function_call" for i in said):
                 assert self.b.last_done is not None
                 self.b.finish(self.b.last_done)  # the client has the next move
                 return
@@ -65,7 +66,7 @@ class ToolLoop:
     # ------------------------------------------------------------------ one call
     def _spent(self) -> str | None:
         refused = self.budget.refusal()
-        return f"not run: this response's {refused[1]}" if refused else None
+        return f"not run: {refused[1]}" if refused else None
 
     def _must_ask(self, label: str, name: str) -> bool:
         """The request may ask for approval where the policy would not (never less)."""
@@ -130,6 +131,7 @@ class ToolLoop:
         gen.tool_choice = "auto"
         if self._spent() is not None:
             gen.tools, gen.tool_choice = None, "auto"
+            self.last_round = True
 
     # ------------------------------------------------------------------ events
     def _arguments(self, item: dict[str, Any], index: int) -> list[Event]:
