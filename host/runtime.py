@@ -219,4 +219,10 @@ class Jan:
                 body["files"] = self.host.services.get("files").counts()
             except Exception as exc:  # noqa: BLE001 - a broken provider must not break /health
                 body["files"] = {"error": str(exc)}
+        # MCP servers that failed to start or crashed (in-memory state: never blocks).
+        if self.host.services.providers("mcp"):
+            try:
+                body["mcp"] = self.host.services.get("mcp").health()
+            except Exception as exc:  # noqa: BLE001 - a broken provider must not break /health
+                body["mcp"] = {"error": str(exc)}
         return json_response(body)

@@ -9,6 +9,7 @@ model can read, so a broken tool cannot stop a run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -75,3 +76,35 @@ def cap_output(text: str, limit: int) -> tuple[str, bool]:
         return text, False
     cut = raw[:limit].decode("utf-8", errors="ignore")
     return f"{cut}\n[output truncated: {len(raw)} bytes, limit {limit}]", True
+
+
+def short_name(tool: ToolInfo) -> str:
+    """A tool's name on its own server (``<server>__<tool>`` loses its prefix)."""
+    prefix = f"{tool.server}__"
+    return tool.name[len(prefix):] if tool.server and tool.name.startswith(prefix) else tool.name
+
+
+def of_server(tools: list[ToolInfo], server: str,
+              allowed: list[str] | None = None) -> list[ToolInfo]:
+    """The tools of one server, all or only the ``allowed`` ones (by either name)."""
+    return [t for t in tools if t.server == server
+            and (allowed is None or short_name(t) in allowed or t.name in allowed)]
+
+
+@dataclass
+class ToolBudget:
+    """What the server-side tool loop of one run or response may spend: a number of calls
+    (``max_tool_calls``) and wall-clock seconds from its start."""
+
+    max_calls: int | None = None
+    seconds: float | None = None
+    used: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def refusal(self, wanted: int = 1) -> tuple[str, str] | None:
+        """``(reason, message)`` when ``wanted`` more calls may not run, else ``None``."""
+        if self.max_calls is not None and self.used + wanted > self.max_calls:
+            return "max_tool_calls", f"max_tool_calls ({self.max_calls}) was reached"
+        if self.seconds is not None and time.monotonic() - self.started >= self.seconds:
+            return "tool_time_budget", f"the tool time budget ({self.seconds:g}s) was spent"
+        return None

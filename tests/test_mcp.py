@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import asgi_client
+from conftest import asgi_client, free_port
 from host_fixtures import write_extension
 from waiting import eventually
 
@@ -98,6 +100,10 @@ async def test_crashing_server_is_reported_then_reconnected(live, data_folder):
     await eventually(restarted, timeout=30, what="server restarted")
     again = await tools_of(jan).call("demo__echo", {"text": "back"})
     assert (again.output, again.is_error) == ("back", False)
+    # /health keeps the crash (error and time) after the reconnect.
+    health = (await c.get("/health")).json()["mcp"]["servers"][0]
+    assert health["name"] == "demo" and health["connected"] and health["failures"] >= 1
+    assert health["last_failure"]["error"] and health["last_failure"]["at"] > 0
 
 
 async def test_server_that_cannot_start_gives_a_clear_error(live, data_folder):
@@ -109,6 +115,41 @@ async def test_server_that_cannot_start_gives_a_clear_error(live, data_folder):
         return servers and servers[0]["error"]
     assert await eventually(reported, what="start failure reported")
     assert await tool_names(c) == set() or "broken__" not in "".join(await tool_names(c))
+    health = (await c.get("/health")).json()["mcp"]
+    assert health["failing"] == ["broken"]
+    broken = health["servers"][0]
+    assert broken["error"] and not broken["connected"] and broken["last_failure"]["at"] > 0
+
+
+async def test_health_answers_while_a_tool_hangs(live, data_folder):
+    jan, c = live
+    write_mcp_config(data_folder, {"demo": demo()})
+    await eventually(lambda: _has(c, "demo__sleep"), what="demo tools listed")
+    hanging = asyncio.ensure_future(tools_of(jan).call("demo__sleep", {"seconds": 30},
+                                                       timeout=60))
+    try:
+        r = await c.get("/health")
+        assert r.status_code == 200 and r.json()["mcp"]["servers"][0]["connected"]
+        assert not hanging.done(), "/health answered while the tool still ran"
+    finally:
+        hanging.cancel()
+
+
+async def test_streamable_http_server(live, data_folder):
+    jan, c = live
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(SERVER), "http", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        write_mcp_config(data_folder, {"web": {"url": f"http://127.0.0.1:{port}/mcp"}})
+        await eventually(lambda: _has(c, "web__echo"), timeout=60, what="http tools listed")
+        result = await tools_of(jan).call("web__add", {"a": 2, "b": 40})
+        assert (result.output, result.is_error) == ("42", False)
+        status = (await c.get("/v1/mcp/servers")).json()["servers"][0]
+        assert status["connected"] and status["url"].endswith("/mcp")
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 async def test_config_edit_adds_and_removes_a_server_live(live, data_folder):

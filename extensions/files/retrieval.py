@@ -133,6 +133,18 @@ class Retrieval:
         hits = await self.search(ids, question, max_num_results=max(1, min(int(top_k), 20)))
         return Found(hits, template, question, ids)
 
+    async def for_stores(self, vector_store_ids: list[str], question: str, *,
+                         max_num_results: int | None = None,
+                         filters: dict[str, Any] | None = None) -> Found:
+        """Passages from named stores (``/v1/responses`` ``file_search``); an unknown store
+        is a 404."""
+        for vs_id in vector_store_ids:
+            self.stores.store(vs_id)
+        hits = await self.search(vector_store_ids, question, filters=filters,
+                                 max_num_results=max_num_results or DEFAULT_TOP_K
+                                 ) if question.strip() else []
+        return Found(hits, TEMPLATE, question, list(vector_store_ids))
+
     def _exists(self, vs_id: str) -> bool:
         try:
             self.stores.store(vs_id)

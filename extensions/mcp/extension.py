@@ -19,6 +19,7 @@ class McpExtension(Extension):
         self.servers = Servers(ctx.data, ctx.log)
         self.servers.prime()
         ctx.spawn(self.servers.watch(), name="mcp-config")
+        ctx.services.provide("mcp", self.servers)  # ``health()`` for /health
         return self.servers
 
     @hookimpl

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,6 +33,9 @@ class McpServer:
         self.attempted = asyncio.Event()  # the first connection attempt is over
         self._broken = asyncio.Event()
         self.restarts = 0
+        self.failures = 0
+        self.last_failure: dict[str, Any] | None = None
+        """The last start failure or crash (error, unix time), kept after a reconnect."""
 
     # -- the supervisor ------------------------------------------------------------------
     async def supervise(self) -> None:
@@ -44,6 +48,8 @@ class McpServer:
                 raise
             except BaseException as exc:  # noqa: BLE001 - any failure: report, back off, retry
                 self.error = _message(exc)
+                self.failures += 1
+                self.last_failure = {"error": self.error, "at": int(time.time())}
                 self.log.warning("MCP server %s: %s", self.name, self.error)
             self.session = None
             self.attempted.set()
@@ -129,7 +135,13 @@ class McpServer:
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "connected": self.session is not None, "error": self.error,
                 "tools": [tool_name(self.name, t.name) for t in self.tools],
-                "restarts": self.restarts, **self.config.public()}
+                "restarts": self.restarts, "failures": self.failures,
+                "last_failure": self.last_failure, **self.config.public()}
+
+    def health(self) -> dict[str, Any]:
+        """For ``/health``: in-memory state only, so it never waits on the server."""
+        return {"name": self.name, "connected": self.session is not None, "error": self.error,
+                "failures": self.failures, "last_failure": self.last_failure}
 
 
 def render(result: Any) -> str:

@@ -91,6 +91,12 @@ class Servers:
                 await asyncio.wait_for(asyncio.gather(*pending), FIRST_ATTEMPT_WAIT)
         return [spec for s in list(self.servers.values()) for spec in s.specs()]
 
+    def health(self) -> dict[str, Any]:
+        """The ``mcp`` service's report for ``/health`` (never blocks: no I/O)."""
+        servers = [s.health() for s in list(self.servers.values())]
+        return {"config_error": self.config_error, "servers": servers,
+                "failing": [s["name"] for s in servers if s["error"]]}
+
     def status(self) -> dict[str, Any]:
         return {"config_error": self.config_error,
                 "servers": [s.status() for s in self.servers.values()]}

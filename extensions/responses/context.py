@@ -22,9 +22,17 @@ from jan.sdk.inference import (
 )
 from jan.sdk.models import Assistant
 from jan.sdk.services import every
+from jan.sdk.tools import short_name
 
 from . import items as it
-from .schemas import FunctionTool, ResponseCreate
+from .schemas import (
+    FileSearchTool,
+    FunctionChoice,
+    FunctionTool,
+    McpChoice,
+    McpTool,
+    ResponseCreate,
+)
 
 SAMPLING = ("max_tokens", "temperature", "top_p", "top_k", "min_p", "frequency_penalty",
             "presence_penalty", "repeat_penalty", "seed")
@@ -47,6 +55,14 @@ class Plan:
     gen: GenerationRequest | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     input_saved: bool = False
+    mcp: list[McpTool] = field(default_factory=list)
+    file_search: FileSearchTool | None = None
+    server: dict[str, Any] = field(default_factory=dict)
+    """Function name the model sees -> ``ToolInfo`` of an MCP tool the server runs."""
+    pre_items: list[dict[str, Any]] = field(default_factory=list)
+    """Output items made before generating (tool listings, approved calls, file search)."""
+    found: Any = None
+    """The files service's passages for ``file_search`` (``.instructions``, ``.hits``)."""
 
 
 def _layer(values: Any) -> dict[str, Any]:
@@ -83,7 +99,7 @@ async def history_of(svc: Any, store: Any, req: ResponseCreate, limit: int
         for record in records:
             history += record.get("input") or []
             history += [o for o in record["response"].get("output") or []
-                        if o.get("type") in ("message", "function_call", "function_call_output")]
+                        if o.get("type") in it.KEPT]
         return history, None
     conv = req.conversation_id
     if conv is None:
@@ -115,7 +131,7 @@ async def plan(svc: Any, store: Any, req: ResponseCreate, history_limit: int) ->
     if not input_items and not history:
         raise InvalidRequest("Missing required parameter: 'input'", param="input")
     instructions = req.instructions
-    tools = list(req.tools or [])
+    tools = [t for t in req.tools or [] if isinstance(t, FunctionTool)]
     model = req.model
     if assistant is not None:
         if instructions is None:
@@ -127,7 +143,10 @@ async def plan(svc: Any, store: Any, req: ResponseCreate, history_limit: int) ->
     if not model:
         raise InvalidRequest("Missing required parameter: 'model'", param="model")
     return Plan(req=req, model=model, instructions=instructions, tools=tools, history=history,
-                input_items=input_items, conversation_id=conv, assistant=assistant)
+                input_items=input_items, conversation_id=conv, assistant=assistant,
+                mcp=[t for t in req.tools or [] if isinstance(t, McpTool)],
+                file_search=next((t for t in req.tools or []
+                                  if isinstance(t, FileSearchTool)), None))
 
 
 async def resolve_model(svc: Any, p: Plan) -> None:
@@ -145,13 +164,50 @@ async def resolve_model(svc: Any, p: Plan) -> None:
     p.parameters = _layer(entry.parameters)
 
 
+def turn(p: Plan) -> list[dict[str, Any]]:
+    """This turn's items for the model: the input, then the calls approved in it."""
+    return p.input_items + [i for i in p.pre_items if i["type"] == "mcp_call"]
+
+
 def tool_choice(req: ResponseCreate) -> Any:
     choice = req.tool_choice
     if choice is None:
         return "auto"
     if isinstance(choice, str):
         return choice
+    if isinstance(choice, McpChoice):
+        return choice
     return NamedToolChoice(function={"name": choice.name})
+
+
+def _engine_choice(p: Plan) -> Any:
+    """``tool_choice`` for the engine: an MCP choice names one of the server's tools (or any
+    tool, ``required``, without a name)."""
+    choice = tool_choice(p.req)
+    if not isinstance(choice, McpChoice):
+        return choice
+    if choice.server_label not in {t.server_label for t in p.mcp}:
+        raise InvalidRequest(f"Invalid 'tool_choice.server_label': no mcp tool for server "
+                             f"{choice.server_label!r} in 'tools'",
+                             param="tool_choice.server_label")
+    if choice.name is None:
+        return "required"
+    for name, (label, info) in p.server.items():
+        if label == choice.server_label and short_name(info) == choice.name:
+            return NamedToolChoice(function={"name": name})
+    raise InvalidRequest(f"Invalid 'tool_choice.name': MCP server {choice.server_label!r} has "
+                         f"no allowed tool {choice.name!r}", param="tool_choice.name")
+
+
+def offered(p: Plan) -> list[Tool]:
+    """Function tools and the MCP servers' tools, as the model sees them."""
+    out = [Tool(function=ToolFunction(name=t.name, description=t.description,
+                                      parameters=t.parameters, strict=t.strict))
+           for t in p.tools]
+    out += [Tool(function=ToolFunction(name=name, description=info.description,
+                                       parameters=info.parameters or None))
+            for name, (_label, info) in p.server.items()]
+    return out
 
 
 def generation(p: Plan, items: list[dict[str, Any]]) -> GenerationRequest:
@@ -174,22 +230,24 @@ def generation(p: Plan, items: list[dict[str, Any]]) -> GenerationRequest:
             fields["json_schema"] = fmt.schema_
         else:
             fields["json_object"] = True
-    if p.tools and tool_choice(req) != "none":
-        fields["tools"] = [Tool(function=ToolFunction(name=t.name, description=t.description,
-                                                      parameters=t.parameters, strict=t.strict))
-                           for t in p.tools]
-        fields["tool_choice"] = tool_choice(req)
+    tools = offered(p)
+    if tools and tool_choice(req) != "none":
+        fields["tools"] = tools
+        fields["tool_choice"] = _engine_choice(p)
         fields["parallel_tool_calls"] = req.parallel_tool_calls is not False
     names = {t.name for t in p.tools}
     choice = req.tool_choice
-    if not isinstance(choice, str | None) and choice.name not in names:
+    if isinstance(choice, FunctionChoice) and choice.name not in names:
         raise InvalidRequest(f"Invalid 'tool_choice.name': no function tool named "
                              f"{choice.name!r} in 'tools'", param="tool_choice.name")
-    if choice == "required" and not p.tools:
+    if choice == "required" and not tools:
         raise InvalidRequest("Invalid 'tool_choice': 'required' needs at least one tool",
                              param="tool_choice")
+    instructions = p.instructions
+    if p.found is not None and p.found.instructions:
+        instructions = (instructions or "") + p.found.instructions
     try:
-        return GenerationRequest(messages=it.to_chat(items, p.instructions), **fields)
+        return GenerationRequest(messages=it.to_chat(items, instructions), **fields)
     except ValueError as exc:
         raise InvalidRequest(f"Model '{p.model}' has invalid parameters in its model.json: "
                              f"{exc}", code="invalid_model_config") from None

@@ -21,6 +21,13 @@ ROLES = {"user": "user", "system": "system", "developer": "system", "assistant":
 NOT_TEXT = ("input_image", "input_file", "input_audio", "image_url", "file")
 ITEM_KEY = "jan_item"
 MAX_TEXT = 1_000_000
+# Output items a later response of the chain sees (the others, like file_search_call, are not
+# part of what the model said).
+KEPT = ("message", "function_call", "function_call_output", "mcp_call", "mcp_list_tools",
+        "mcp_approval_request")
+# Items the model (or the server for it) produced: kept in threads as assistant messages.
+SAID = ("function_call", "mcp_call", "mcp_list_tools", "mcp_approval_request",
+        "file_search_call")
 
 
 def _bad(where: str, message: str) -> InvalidRequest:
@@ -106,6 +113,14 @@ def normalize(raw: Any, where: str = "input") -> list[dict[str, Any]]:
             out.append({"id": new_id("fco"), "type": "function_call_output",
                         "call_id": _str_field(item, "call_id", here), "output": output,
                         "status": "completed"})
+        elif kind == "mcp_approval_response":
+            approve = item.get("approve")
+            if not isinstance(approve, bool):
+                raise _bad(f"{here}.approve", "expected true or false")
+            reason = item.get("reason")
+            out.append({"id": new_id("mcpa"), "type": "mcp_approval_response",
+                        "approval_request_id": _str_field(item, "approval_request_id", here),
+                        "approve": approve, "reason": reason if isinstance(reason, str) else None})
         elif kind == "item_reference":
             out.append({"type": "item_reference", "id": _str_field(item, "id", here)})
         else:
@@ -152,7 +167,21 @@ def to_chat(items: list[dict[str, Any]], instructions: str | None) -> list[ChatM
         elif kind == "function_call_output":
             out.append(ChatMessage(role="tool", content=item["output"],
                                    tool_call_id=item["call_id"]))
+        elif kind == "mcp_call":  # the call the server ran, and what the model got back
+            call = ToolCall(id=item["id"], name=f"{item['server_label']}__{item['name']}",
+                            arguments=item.get("arguments") or "{}")
+            out.append(ChatMessage(role="assistant", content=None, tool_calls=[call]))
+            out.append(ChatMessage(role="tool", content=call_output(item), tool_call_id=item["id"]))
     return out
+
+
+def call_output(item: dict[str, Any]) -> str:
+    """What the model is shown for an ``mcp_call``: its output, or its error as text."""
+    if item.get("output") is not None:
+        return str(item["output"])
+    error = item.get("error")
+    content = error.get("content") if isinstance(error, dict) else error
+    return f"Error: {content}" if content else "Error: the tool call failed"
 
 
 # --------------------------------------------------------------------------- thread records
@@ -164,7 +193,7 @@ def to_message(thread_id: str, item: dict[str, Any], **fields: Any) -> Message:
         meta = {"jan_role": item["role"]} if item["role"] != role else {}
         return Message(id=item["id"], thread_id=thread_id, role=role, content=[part],
                        metadata=meta, **fields)
-    role = "assistant" if item["type"] == "function_call" else "user"
+    role = "assistant" if item["type"] in SAID else "user"
     return Message(id=item["id"], thread_id=thread_id, role=role, content=[],
                    metadata={"jan_item_type": item["type"]}, **{ITEM_KEY: item}, **fields)
 

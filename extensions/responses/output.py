@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from jan.sdk.errors import ApiError
-from jan.sdk.inference import Done
+from jan.sdk.inference import Done, ToolCall
 from jan.sdk.models import new_id
 
 from .context import Plan, tool_choice
+from .schemas import FunctionTool, McpChoice
 
 Event = tuple[str, Any]
 
@@ -34,7 +35,7 @@ def new_response(p: Plan, response_id: str) -> dict[str, Any]:
         "completed_at": None, "status": "queued" if req.background else "in_progress",
         "background": bool(req.background), "error": None, "incomplete_details": None,
         "instructions": p.instructions, "max_output_tokens": req.max_output_tokens,
-        "max_tool_calls": None, "model": p.model, "output": [],
+        "max_tool_calls": req.max_tool_calls, "model": p.model, "output": [],
         "parallel_tool_calls": req.parallel_tool_calls is not False,
         "previous_response_id": req.previous_response_id,
         "conversation": {"id": p.conversation_id} if p.conversation_id else None,
@@ -46,35 +47,53 @@ def new_response(p: Plan, response_id: str) -> dict[str, Any]:
         "presence_penalty": gen.presence_penalty if gen else 0.0,
         "frequency_penalty": gen.frequency_penalty if gen else 0.0,
         "text": {"format": fmt, "verbosity": "medium"},
-        "tool_choice": choice if isinstance(choice, str) else {"type": "function",
-                                                               "name": choice.name},
+        "tool_choice": choice if isinstance(choice, str) else choice.model_dump(
+            exclude_none=True) if isinstance(choice, McpChoice) else {"type": "function",
+                                                                      "name": choice.name},
         "tools": [{"type": "function", "name": t.name, "description": t.description,
-                   "parameters": t.parameters, "strict": bool(t.strict)} for t in p.tools],
+                   "parameters": t.parameters, "strict": bool(t.strict)} for t in p.tools]
+        + [t.model_dump(exclude_none=True) for t in req.tools or []
+           if not isinstance(t, FunctionTool)],
         "top_logprobs": 0, "truncation": req.truncation or "disabled", "usage": None,
         "user": req.user, "metadata": req.metadata or {},
     }
 
 
-def usage_of(done: Done) -> dict[str, Any]:
+def usage_of(done: Done, before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``done``'s usage, added to ``before`` (the earlier rounds of a tool loop)."""
     u = done.usage
-    return {"input_tokens": u.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": u.cached_tokens,
-                                     "cache_write_tokens": 0},
-            "output_tokens": u.completion_tokens,
+    b = before or {"input_tokens": 0, "input_tokens_details": {"cached_tokens": 0},
+                   "output_tokens": 0, "total_tokens": 0}
+    return {"input_tokens": b["input_tokens"] + u.prompt_tokens,
+            "input_tokens_details": {
+                "cached_tokens": b["input_tokens_details"]["cached_tokens"] + u.cached_tokens,
+                "cache_write_tokens": 0},
+            "output_tokens": b["output_tokens"] + u.completion_tokens,
             "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": u.total_tokens or u.prompt_tokens + u.completion_tokens}
+            "total_tokens": b["total_tokens"] + (
+                u.total_tokens or u.prompt_tokens + u.completion_tokens)}
 
 
 class Builder:
-    """Turns engine events into response events and the response's ``output``."""
+    """Turns engine events into response events and the response's ``output``.
 
-    def __init__(self, response: dict[str, Any]) -> None:
+    Calls to ``server_names`` (tools the server runs) make no items here: ``run`` collects
+    them and returns with the response still open, for the tool loop to run them.
+    ``citations`` (file id, filename) annotate every finished text.
+    """
+
+    def __init__(self, response: dict[str, Any], server_names: frozenset[str] = frozenset(),
+                 citations: list[tuple[str, str]] | None = None) -> None:
         self.response = response
         self.seq = 0
         self.text_item: dict[str, Any] | None = None
         self.text_parts: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
         self.args: dict[int, list[str]] = {}
+        self.server_names = server_names
+        self.server_calls: dict[int, dict[str, Any]] = {}
+        self.citations = citations or []
+        self.last_done: Done | None = None
 
     def event(self, kind: str, **fields: Any) -> Event:
         payload = {"type": kind, "sequence_number": self.seq, **fields}
@@ -87,6 +106,24 @@ class Builder:
     def start(self) -> list[Event]:
         return [self.event("response.created", response=self.snapshot()),
                 self.event("response.in_progress", response=self.snapshot())]
+
+    # ------------------------------------------------------------------ whole items
+    def add(self, item: dict[str, Any]) -> tuple[int, Event]:
+        """Append ``item`` to the output: its index and ``output_item.added``."""
+        index = len(self.response["output"])
+        self.response["output"].append(item)
+        return index, self.event("response.output_item.added", output_index=index,
+                                 item=json.loads(json.dumps(item)))
+
+    def done(self, index: int) -> Event:
+        return self.event("response.output_item.done", output_index=index,
+                          item=json.loads(json.dumps(self.response["output"][index])))
+
+    def take_server_calls(self) -> list[ToolCall]:
+        calls = [ToolCall(id=c["id"], name=c["name"], arguments="".join(c["args"]))
+                 for _, c in sorted(self.server_calls.items())]
+        self.server_calls = {}
+        return calls
 
     # ------------------------------------------------------------------ text
     def _open_text(self) -> list[Event]:
@@ -109,11 +146,16 @@ class Builder:
         if item is None:
             return []
         text = "".join(self.text_parts)
-        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+        self.text_parts = []
+        notes = [{"type": "file_citation", "file_id": file_id, "filename": name,
+                  "index": len(text)} for file_id, name in self.citations]
+        part = {"type": "output_text", "text": text, "annotations": notes, "logprobs": []}
         item["content"] = [part]
         item["status"] = "completed"
         where = {"item_id": item["id"], "output_index": self._text_index, "content_index": 0}
-        return [self.event("response.output_text.done", text=text, logprobs=[], **where),
+        added = [self.event("response.output_text.annotation.added", annotation_index=i,
+                            annotation=note, **where) for i, note in enumerate(notes)]
+        return [*added, self.event("response.output_text.done", text=text, logprobs=[], **where),
                 self.event("response.content_part.done", part=part, **where),
                 self.event("response.output_item.done", output_index=self._text_index,
                            item=item)]
@@ -147,7 +189,18 @@ class Builder:
 
     # ------------------------------------------------------------------ main loop
     async def run(self, engine: AsyncIterator[Any]) -> AsyncIterator[Event | str]:
+        """One generation's events; at its end the response is finished, unless the model
+        called server tools (``take_server_calls``)."""
+        said = False
         async for ev in engine:
+            said = said or ev.type != "done"
+            if ev.type == "tool_call" and (ev.index in self.server_calls or (
+                    ev.index not in self.calls and ev.name in self.server_names)):
+                call = self.server_calls.setdefault(ev.index, {
+                    "id": ev.id or new_id("call"), "name": ev.name, "args": []})
+                if ev.arguments:
+                    call["args"].append(ev.arguments)
+                continue
             if ev.type == "delta":
                 if not ev.text:
                     continue
@@ -172,12 +225,15 @@ class Builder:
                                      item_id=item["id"], output_index=item["_output_index"],
                                      delta=ev.arguments)
             else:
-                if not self.response["output"]:
+                if not said:
                     for e in self._open_text():  # an empty answer is still one message
                         yield e
                 for e in self._close_text() + self._close_calls():
                     yield e
-                self.finish(ev)
+                self.response["usage"] = usage_of(ev, self.response.get("usage"))
+                self.last_done = ev
+                if not self.server_calls:
+                    self.finish(ev)
                 return
         raise ApiError("The engine ended the generation without a result")
 
@@ -189,7 +245,6 @@ class Builder:
 
     def finish(self, done: Done) -> None:
         r = self.response
-        r["usage"] = usage_of(done)
         r["completed_at"] = int(time.time())
         if done.finish_reason == "length":
             r["status"] = "incomplete"

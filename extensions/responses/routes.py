@@ -21,6 +21,8 @@ from jan.sdk.openai_shapes import cursor_window
 
 from . import context as cx
 from . import items as it
+from . import server_tools as st
+from .loop import ToolLoop
 from .output import Builder, Event, new_response
 from .schemas import parse_create
 from .store import ResponseStore
@@ -54,6 +56,12 @@ class ResponseRoutes:
     def history_limit(self) -> int:
         return int(self.ctx.settings.get("history_limit", 1000))
 
+    def _loop(self, p: cx.Plan, response: dict[str, Any]) -> tuple[Builder, ToolLoop]:
+        """The builder of ``response`` and the tool loop that drives it."""
+        builder = Builder(response, frozenset(p.server), st.citations(p))
+        budget = float(self.ctx.settings.get("tool_loop_timeout", 300))
+        return builder, ToolLoop(self.svc, p, builder, budget)
+
     # ------------------------------------------------------------------ planning
     def _has_code(self, assistant_id: str) -> bool:
         try:
@@ -70,7 +78,10 @@ class ResponseRoutes:
         p.code = p.assistant is not None and self._has_code(p.assistant.id)
         if not p.code:
             await cx.resolve_model(self.svc, p)
-            p.gen = cx.generation(p, p.history + p.input_items)
+            await st.prepare(self.svc, p)
+            p.gen = cx.generation(p, p.history + p.input_items)  # validates the request
+            if await st.answer_approvals(self.svc, p):
+                p.gen = cx.generation(p, p.history + cx.turn(p))
         return p
 
     async def _start(self, p: cx.Plan, response_id: str) -> AsyncIterator[Any]:
@@ -98,7 +109,7 @@ class ResponseRoutes:
                 history = history[max(1, len(history) // 2):]
                 while history and history[0].get("role") != "user":  # start on a user turn
                     history = history[1:]
-                p.gen = cx.generation(p, history + p.input_items)
+                p.gen = cx.generation(p, history + cx.turn(p))
                 continue
             except BaseException:
                 await aclose_quietly(source)
@@ -173,9 +184,9 @@ class ResponseRoutes:
         if p.req.stream:
             events = self._stream(p, response, source)
             return ClosingStream(sse_response(events, done=False), events, source)
-        builder = Builder(response)
+        builder, loop = self._loop(p, response)
         try:
-            async for _ in builder.run(source):
+            async for _ in loop.run(source):
                 pass
         except ApiError as exc:
             builder.fail(exc.code or "server_error", exc.message)
@@ -188,11 +199,11 @@ class ResponseRoutes:
 
     async def _stream(self, p: cx.Plan, response: dict[str, Any], source: AsyncIterator[Any]
                       ) -> AsyncIterator[Event | tuple[str, str]]:
-        builder = Builder(response)
+        builder, loop = self._loop(p, response)
         try:
             for event in builder.start():
                 yield event
-            async for event in builder.run(source):
+            async for event in loop.run(source):
                 yield event
             final = builder.final()
         except ApiError as exc:
@@ -210,13 +221,13 @@ class ResponseRoutes:
         yield final
 
     async def _background(self, p: cx.Plan, response: dict[str, Any]) -> None:
-        builder = Builder(response)
+        builder, loop = self._loop(p, response)
         source = None
         try:
             response["status"] = "in_progress"
             await self.store.put(response, p.input_items)
             source = await self._start(p, response["id"])
-            async for _ in builder.run(source):
+            async for _ in loop.run(source):
                 pass
         except asyncio.CancelledError:
             response["status"] = "cancelled"

@@ -16,31 +16,27 @@ from typing import Any
 from jan.sdk import Context
 from jan.sdk.errors import ApiError, InvalidRequest, Overloaded
 from jan.sdk.events import RUN_CREATED, RUN_UPDATED
-from jan.sdk.generation import drain
-from jan.sdk.inference import ChatMessage, Done, ToolCall
-from jan.sdk.models import Assistant, Message, Thread, new_id
+from jan.sdk.models import Assistant, Thread, new_id
 from jan.sdk.openai_requests import message_from_request
-from jan.sdk.openai_shapes import message_to_api
 from jan.sdk.sandbox import SandboxError
 from jan.sdk.settings import read_settings
 
-from . import reply, server_tools, tools
-from .schemas import LastError, Run, RunCreateRequest, RunUsage
+from . import reply, stream, tools
+from .answering import Answering, RunFailed, RunIncomplete
+from .rounds import ToolRounds
+from .schemas import LastError, Run, RunCreateRequest
 from .settings import RunsSettings
 from .store import RunStore
+from .stream import END, Queue
 from .waits import Waits
 
-END = object()
-Queue = asyncio.Queue[Any]
+__all__ = ["Queue", "Runner"]
 
 
-class RunFailed(Exception):
-    def __init__(self, message: str, code: str = "server_error", detail: str = "") -> None:
-        super().__init__(message)
-        self.message, self.code, self.detail = message, code, detail
+class Runner(Answering, ToolRounds):
+    """Runs: their lifecycle, status and streams (how they answer: ``Answering``; their tool
+    rounds: ``ToolRounds``)."""
 
-
-class Runner:
     def __init__(self, ctx: Context, store: RunStore) -> None:
         self.ctx, self.store = ctx, store
         self.settings = read_settings(ctx, RunsSettings)
@@ -134,10 +130,9 @@ class Runner:
 
     # ------------------------------------------------------------------ streaming
     @staticmethod
-    async def events(queue: Queue) -> AsyncIterator[tuple[str, Any]]:
+    def events(queue: Queue) -> AsyncIterator[tuple[str, Any]]:
         """Everything put on ``queue`` (taken when the run was created) until the run ends."""
-        while (item := await queue.get()) is not END:
-            yield item
+        return stream.events(queue)
 
     def _enqueue(self, run: Run, sse: str, data: Any = None) -> None:
         queue = self.queues.get(run.id)
@@ -199,6 +194,9 @@ class Runner:
         except TimeoutError:
             await self._set(run, "expired", expires_at=now(), last_error=LastError(
                 message="The run took longer than the configured run_timeout"))
+        except RunIncomplete as exc:
+            await self._set(run, "incomplete", incomplete_details={
+                "reason": exc.reason, "message": f"No more tool calls ran: {exc.message}"})
         except Exception as exc:  # noqa: BLE001 - every failure ends as a failed run
             failure = self._failure(exc)
             if failure.detail:
@@ -218,210 +216,3 @@ class Runner:
         self.ctx.log.exception("run failed")
         return RunFailed(f"Internal error while running: {type(exc).__name__}")
 
-    async def _announce(self, run: Run, msg_id: str) -> None:
-        draft = Message(id=msg_id, thread_id=run.thread_id, assistant_id=run.assistant_id,
-                        run_id=run.id, role="assistant", status="pending")
-        await self._publish(run, "thread.message.created", None, message_to_api(draft))
-        await self._publish(run, "thread.message.in_progress", None, message_to_api(draft))
-
-    async def _delta(self, run: Run, msg_id: str, text: str) -> None:
-        await self._publish(run, "thread.message.delta", None, {
-            "id": msg_id, "object": "thread.message.delta",
-            "delta": {"content": [{"index": 0, "type": "text",
-                                   "text": {"value": text, "annotations": []}}]}})
-
-    async def _finish(self, run: Run, msg_id: str, text: str, metadata: dict[str, Any],
-                      annotations: list[dict[str, Any]] | None = None) -> None:
-        message = Message.of_text(run.thread_id, "assistant", text, id=msg_id,
-                                  assistant_id=run.assistant_id, run_id=run.id,
-                                  metadata=metadata)
-        if annotations and message.content[0].text is not None:
-            message.content[0].text.annotations = annotations
-        stored = await self.svc("messages").create(message)
-        await self._publish(run, "thread.message.completed", None, message_to_api(stored))
-
-    async def _plain(self, run: Run, req: RunCreateRequest, assistant: Assistant,
-                     thread: Thread) -> None:
-        registry = self.svc("models")
-        entry = await registry.get(run.model)
-        if not entry.downloaded:
-            raise RunFailed(f"Model '{run.model}' is not downloaded", "invalid_prompt")
-        limit = self.settings.history_limit
-        past = await self._history(run.thread_id, limit)
-        found = await reply.file_search(self.ctx.services, assistant, thread, past)
-        messages = reply.history(past, run.instructions + (found.instructions if found else ""))
-        gen = reply.generation(entry, req, assistant, thread, messages)
-        offered = tools.offered(req.tools, assistant.tools)
-        on_server = await server_tools.offered(self.ctx.services, assistant.tools)
-        offered += on_server
-        if offered:
-            gen.tools, gen.tool_choice = offered, tools.choice(req.tool_choice, offered)
-            gen.parallel_tool_calls = req.parallel_tool_calls is not False
-        spec = reply.load_spec(registry, entry, assistant, thread)
-        usage = RunUsage()
-        while True:  # each tool round: calls → requires_action → outputs → generate again
-            msg_id = new_id("msg")
-            text, calls, done = await self._turn(run, spec, gen, msg_id)
-            if done is not None:
-                u = done.usage
-                usage.prompt_tokens += u.prompt_tokens
-                usage.completion_tokens += u.completion_tokens
-                usage.total_tokens += u.total_tokens
-            run.usage = usage
-            if not calls:
-                annotations: list[dict[str, Any]] = []
-                if found is not None:  # file_search: source markers + file_citation annotations
-                    cited, annotations = found.cite(text)
-                    if len(cited) > len(text):
-                        await self._delta(run, msg_id, cited[len(text):])
-                    text = cited
-                await self._finish(run, msg_id, text, {}, annotations)
-                await self._step(run, tools.step(run, "message_creation",
-                                                 {"message_id": msg_id}, "completed"))
-                return
-            if on_server and {c.name for c in calls} <= {t.function.name for t in on_server}:
-                outputs = await self._server_calls(run, msg_id, text, calls)
-            else:
-                outputs = await self._call_tools(run, msg_id, text, calls)
-            gen.messages = [*(gen.messages or []), ChatMessage(
-                role="assistant", content=text or None, tool_calls=calls)]
-            gen.messages += [ChatMessage(role="tool", tool_call_id=c.id, name=c.name,
-                                         content=outputs[c.id]) for c in calls]
-            # "required" (or a named tool) means: call before answering, not call forever.
-            gen.tool_choice = "auto"
-
-    async def _turn(self, run: Run, spec: Any, gen: Any, msg_id: str
-                    ) -> tuple[str, list[ToolCall], Done | None]:
-        """One generation: text is streamed as a message delta, calls are collected."""
-        announced = False
-
-        async def on_text(text: str) -> None:
-            nonlocal announced
-            if text and not announced:
-                await self._announce(run, msg_id)
-                announced = True
-            if announced:
-                await self._delta(run, msg_id, text)
-
-        out = await drain(self.svc("inference").generate(spec, gen), on_text)
-        if not announced and not out.tool_calls:
-            await self._announce(run, msg_id)
-        calls = [c if c.id else c.model_copy(update={"id": new_id("call")})
-                 for c in out.tool_calls]
-        return out.text, calls, out.done
-
-    async def _step(self, run: Run, step: dict[str, Any]) -> dict[str, Any]:
-        steps = [s for s in self.store.steps(run.thread_id, run.id) if s["id"] != step["id"]]
-        self.store.save_steps(run.thread_id, run.id, [*steps, step])
-        event = "completed" if step["status"] == "completed" else "created"
-        await self._publish(run, f"thread.run.step.{event}", None, step)
-        return step
-
-    async def _call_tools(self, run: Run, msg_id: str, text: str, calls: list[ToolCall]
-                          ) -> dict[str, str]:
-        """Keep the calls (Jan's message shape), pause in requires_action, take the outputs."""
-        message = Message.of_text(run.thread_id, "assistant", text, id=msg_id,
-                                  assistant_id=run.assistant_id, run_id=run.id,
-                                  metadata={"tool_calls": tools.records(calls)})
-        await self.svc("messages").create(message)
-        step = await self._step(run, tools.step(
-            run, "tool_calls", [{**tools.api_call(c)} for c in calls]))
-        waiting = self.waits.expect(run.id, calls)
-        await self._set(run, "requires_action", required_action={
-            "type": "submit_tool_outputs",
-            "submit_tool_outputs": {"tool_calls": [tools.api_call(c) for c in calls]}})
-        queue = self.queues.pop(run.id, None)
-        if queue is not None:  # a stream ends at requires_action, as OpenAI's does
-            queue.put_nowait(END)
-        outputs = await waiting
-        await self.svc("messages").update(run.thread_id, msg_id, {
-            "metadata": {"tool_calls": tools.records(calls, outputs)}})
-        step["status"], step["completed_at"] = "completed", int(time.time())
-        step["step_details"]["tool_calls"] = [
-            {**tools.api_call(c), "function": {**tools.api_call(c)["function"],
-                                               "output": outputs[c.id]}} for c in calls]
-        await self._step(run, step)
-        await self._set(run, "in_progress", required_action=None)
-        return outputs
-
-    async def _server_calls(self, run: Run, msg_id: str, text: str, calls: list[ToolCall]
-                            ) -> dict[str, str]:
-        """Server tools run here (after approval, see server_tools); kept like client calls."""
-        message = Message.of_text(run.thread_id, "assistant", text, id=msg_id,
-                                  assistant_id=run.assistant_id, run_id=run.id,
-                                  metadata={"tool_calls": tools.records(calls)})
-        await self.svc("messages").create(message)
-        step = await self._step(run, tools.step(
-            run, "tool_calls", [{**tools.api_call(c)} for c in calls]))
-
-        async def pause(approvals: list[dict[str, Any]]) -> None:
-            await self._set(run, "requires_action", required_action={
-                "type": "submit_tool_outputs",
-                "submit_tool_outputs": {"tool_calls": [tools.api_call(c) for c in calls]},
-                "jan_tool_approvals": approvals})
-            queue = self.queues.pop(run.id, None)
-            if queue is not None:
-                queue.put_nowait(END)
-
-        outputs = await server_tools.run_calls(self.svc("tools"), calls, run.thread_id, pause)
-        await self.svc("messages").update(run.thread_id, msg_id, {
-            "metadata": {"tool_calls": tools.records(calls, outputs)}})
-        step["status"], step["completed_at"] = "completed", int(time.time())
-        step["step_details"]["tool_calls"] = [
-            {**tools.api_call(c), "function": {**tools.api_call(c)["function"],
-                                               "output": outputs[c.id]}} for c in calls]
-        await self._step(run, step)
-        if run.status == "requires_action":
-            await self._set(run, "in_progress", required_action=None)
-        return outputs
-
-    async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[dict],
-                                  stream: bool) -> tuple[Run, Queue | None]:
-        run = self.get(thread_id, run_id)
-        if run.status != "requires_action" or run_id not in self.runs:
-            raise InvalidRequest(f"Run '{run_id}' is not waiting for tool outputs (status "
-                                 f"'{run.status}')", param="run_id")
-        got = self.waits.check(run_id, outputs)
-        queue: Queue | None = asyncio.Queue() if stream else None
-        if queue is not None:
-            self.queues[run_id] = queue
-        live = self.runs.get(run_id, run)
-        # Answered before the run's task resumes: whoever polls next must not see
-        # requires_action again (OpenAI answers "queued" here too).
-        live.status, live.required_action = "queued", None
-        self.store.save(live)
-        self.waits.resolve(run_id, got)
-        return live, queue
-
-    async def _history(self, thread_id: str, limit: int) -> list[Message]:
-        """The thread's last ``limit`` messages, oldest first (stores serve 100 per page)."""
-        newest_first: list[Message] = []
-        after: str | None = None
-        while len(newest_first) < limit:
-            page = await self.svc("messages").list(
-                thread_id, limit=min(100, limit - len(newest_first)), order="desc", after=after)
-            newest_first.extend(page.data)
-            if not page.has_more or not page.data:
-                break
-            after = page.data[-1].id
-        return list(reversed(newest_first))
-
-    async def _code(self, run: Run, assistant: Assistant) -> None:
-        sandbox = self.svc("sandbox")
-        try:
-            result = await sandbox.run(assistant.id, thread_id=run.thread_id, run_id=run.id,
-                                       model=None if run.model == "*" else run.model)
-        except SandboxError as exc:
-            with contextlib.suppress(Exception):
-                run.metadata["jan_sandbox"] = sandbox.probe().level
-            raise exc
-        run.metadata["jan_sandbox"] = result.isolation
-        run.metadata["jan_sandbox_layers"] = ",".join(result.layers)[:512]
-        run.usage = RunUsage()
-        if result.content is None:
-            return
-        msg_id = new_id("msg")
-        await self._announce(run, msg_id)
-        await self._delta(run, msg_id, result.content)
-        meta = {str(k): v for k, v in result.metadata.items()}
-        await self._finish(run, msg_id, result.content, {**meta, "sandbox": result.isolation})

@@ -34,6 +34,9 @@ class RunCreateRequest(BaseModel):
     tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
     tool_choice: Any = None
     parallel_tool_calls: bool | None = None
+    max_tool_calls: int | None = Field(default=None, ge=1, le=1000)
+    """Jan's extension: how many server-side tool calls the run may make (else the
+    assistant's ``metadata.max_tool_calls``)."""
     stream: bool = False
 
 

@@ -10,3 +10,5 @@ class RunsSettings(BaseModel):
     """How many of the thread's latest messages a plain assistant sees."""
     run_timeout: float = Field(gt=0)
     """Seconds a run may take before it fails with a timeout."""
+    tool_time_budget: float = Field(default=300, gt=0)
+    """Seconds the server-side tool loop of one run may spend before it ends ``incomplete``."""
