@@ -200,8 +200,8 @@ class Jan:
                             "low": disk.low}
         except OSError as exc:
             body["disk"] = {"error": str(exc)}
-        if services:
-            body["services"] = services
+        for name, details in services.items():  # each service under its own name
+            body.setdefault(name, details)
         engine = self.core.get(INFERENCE)
         if engine is not None:
             body["models"] = [m.model_dump(mode="json") for m in engine.loaded()]
@@ -219,10 +219,4 @@ class Jan:
                 body["files"] = self.host.services.get("files").counts()
             except Exception as exc:  # noqa: BLE001 - a broken provider must not break /health
                 body["files"] = {"error": str(exc)}
-        # MCP servers that failed to start or crashed (in-memory state: never blocks).
-        if self.host.services.providers("mcp"):
-            try:
-                body["mcp"] = self.host.services.get("mcp").health()
-            except Exception as exc:  # noqa: BLE001 - a broken provider must not break /health
-                body["mcp"] = {"error": str(exc)}
         return json_response(body)

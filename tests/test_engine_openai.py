@@ -325,13 +325,13 @@ async def test_health_reports_each_upstream_and_degrades_without_one(make_host, 
 
             async def both_checked():
                 health = (await c.get("/health")).json()
-                engines = health.get("services", {}).get("remote-inference", {})
+                engines = health.get("remote-inference", {})
                 ups = {u["url"]: u for u in engines.get("up", {}).get("upstreams", [])}
                 gone = engines.get("gone", {}).get("upstreams", [{}])[0]
                 return health if ups and ups[dead]["last_error"] and gone.get(
                     "last_error") else None
             health = await eventually(both_checked, what="health checks of both engines")
-            ups = {u["url"]: u for u in health["services"]["remote-inference"]["up"]["upstreams"]}
+            ups = {u["url"]: u for u in health["remote-inference"]["up"]["upstreams"]}
             assert ups[url]["healthy"] and ups[url]["requests"] >= 1
             assert ups[url]["mean_first_byte_ms"] is not None
             assert not ups[dead]["healthy"] and "ConnectError" in ups[dead]["last_error"]

@@ -115,7 +115,10 @@ async def test_server_that_cannot_start_gives_a_clear_error(live, data_folder):
         return servers and servers[0]["error"]
     assert await eventually(reported, what="start failure reported")
     assert await tool_names(c) == set() or "broken__" not in "".join(await tool_names(c))
-    health = (await c.get("/health")).json()["mcp"]
+    whole = (await c.get("/health")).json()
+    assert whole["status"] == "degraded"
+    assert any("MCP server 'broken' is down" in p for p in whole["problems"])
+    health = whole["mcp"]
     assert health["failing"] == ["broken"]
     broken = health["servers"][0]
     assert broken["error"] and not broken["connected"] and broken["last_failure"]["at"] > 0

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from typing import Any
 
+from jan.sdk.services import HealthReport
 from jan.sdk.storage import Folder
 from jan.sdk.tools import ToolSpec
 
@@ -96,6 +97,16 @@ class Servers:
         servers = [s.health() for s in list(self.servers.values())]
         return {"config_error": self.config_error, "servers": servers,
                 "failing": [s["name"] for s in servers if s["error"]]}
+
+    def health_report(self) -> HealthReport:
+        """``jan.sdk.services.ReportsHealth``: a server that is down (failed to start, crashed
+        and not back) or a config file that could not be read degrades the server."""
+        details = self.health()
+        problems = [f"MCP server '{s['name']}' is down: {s['error']}"
+                    for s in details["servers"] if s["error"]]
+        if self.config_error:
+            problems.append(f"mcp_config.json: {self.config_error}")
+        return HealthReport(details=details, problems=problems)
 
     def status(self) -> dict[str, Any]:
         return {"config_error": self.config_error,
