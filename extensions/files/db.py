@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, vs_id TEXT NOT NULL, file_id TEXT NOT NULL,
     seq INTEGER NOT NULL, text TEXT NOT NULL, model TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_vs_file ON chunks(vs_id, file_id);
+-- covers "this store's chunk ids of this model" without reading rows (each holds a vector)
+CREATE INDEX IF NOT EXISTS chunks_vs_model ON chunks(vs_id, model);
 CREATE TABLE IF NOT EXISTS generations (vs_id TEXT PRIMARY KEY, gen INTEGER NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, content='chunks', content_rowid='id', tokenize='porter unicode61');
@@ -55,6 +57,7 @@ class IndexDB:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.lock = threading.RLock()
+        self.writes = 0  # chunk changes made through this connection (caches key on it)
         self.conn.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -170,6 +173,7 @@ class IndexDB:
 
     def _bump(self, vs_id: str) -> None:
         """Inside a write transaction: the store's chunks changed (other processes look)."""
+        self.writes += 1
         self.conn.execute("INSERT INTO generations(vs_id, gen) VALUES (?, 1) ON CONFLICT(vs_id) "
                           "DO UPDATE SET gen = gen + 1", (vs_id,))
 
@@ -231,26 +235,3 @@ class IndexDB:
                     f"({','.join('?' * len(part))})", part):
                 out[cid] = (vs_id, file_id, text)
         return out
-
-    def keyword(self, vs_ids: list[str], match: str, limit: int) -> list[tuple[int, float]]:
-        """BM25 ranking (best first) of chunks in ``vs_ids`` matching an FTS5 query."""
-        marks = ",".join("?" * len(vs_ids))
-        try:
-            # FTS5 ranks ``ORDER BY rank LIMIT n`` without sorting every match: take the best
-            # few first and keep those in the wanted stores ...
-            inner = limit * 4
-            rows = self._q(
-                "SELECT c.id, r.rank FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts "
-                f"MATCH ? ORDER BY rank LIMIT ?) r JOIN chunks c ON c.id = r.rowid "
-                f"WHERE c.vs_id IN ({marks}) ORDER BY r.rank", [match, inner, *vs_ids])
-            if len(rows) >= limit or self._q(
-                    "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts "
-                    "MATCH ? LIMIT ?)", [match, inner])[0][0] < inner:
-                return rows[:limit]
-            # ... and only when other stores crowd them out, rank every match.
-            return self._q(
-                "SELECT c.id, bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c "
-                f"ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.vs_id IN ({marks}) "
-                "ORDER BY s LIMIT ?", [match, *vs_ids, limit])
-        except sqlite3.OperationalError:
-            return []  # a query FTS5 cannot parse ranks nothing by keyword
