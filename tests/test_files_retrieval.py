@@ -57,7 +57,9 @@ async def wait_for(condition, timeout: float = 10) -> None:
 async def test_batch_search_filters_failures_and_deletion(rag):
     client, http, jan = rag
     events: list[tuple[str, str]] = []
-    jan.host.bus.on("vector_store.file.*", lambda topic, data: events.append((topic, data["id"])))
+    for outcome in ("completed", "failed"):
+        jan.host.bus.on(f"vector_store.file.{outcome}",
+                        lambda topic, data: events.append((topic, data["id"])))
     pdf = await upload(client, "report.pdf", report_pdf())
     md = await upload(client, "handbook.md", markdown_doc())
     html = await upload(client, "town.html", html_page())

@@ -4,6 +4,11 @@ Vector stores, their files (status, last error, attributes), batches and every c
 embedding model, vector) live here, with an FTS5 table over chunk text for BM25. The HNSW
 graphs (``vectors.py``) are caches rebuilt from these rows whenever they disagree, so deleting
 a file is one transaction here and can never leave a result behind.
+
+Several processes share the file (a server and ``jan files add``): every change of a store's
+chunks bumps its row in ``generations`` in the same transaction, and ``PRAGMA data_version``
+tells, for the price of a read of the header, whether another connection committed anything,
+so a running server notices new chunks without a restart (``vectors.Graphs.refresh``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, vs_id TEXT NOT NULL, file_id TEXT NOT NULL,
     seq INTEGER NOT NULL, text TEXT NOT NULL, model TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_vs_file ON chunks(vs_id, file_id);
+-- covers "this store's chunk ids of this model" without reading rows (each holds a vector)
+CREATE INDEX IF NOT EXISTS chunks_vs_model ON chunks(vs_id, model);
+CREATE TABLE IF NOT EXISTS generations (vs_id TEXT PRIMARY KEY, gen INTEGER NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, content='chunks', content_rowid='id', tokenize='porter unicode61');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
@@ -49,6 +57,7 @@ class IndexDB:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.lock = threading.RLock()
+        self.writes = 0  # chunk changes made through this connection (caches key on it)
         self.conn.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -79,6 +88,7 @@ class IndexDB:
             for table, col in (("chunks", "vs_id"), ("vs_files", "vs_id"), ("batches", "vs_id"),
                                ("vector_stores", "id")):
                 self.conn.execute(f"DELETE FROM {table} WHERE {col}=?", (vs_id,))
+            self._bump(vs_id)
 
     def put_file(self, vs_id: str, doc: dict[str, Any], batch_id: str | None = None) -> None:
         self._q("INSERT INTO vs_files(vs_id, file_id, doc, status, batch_id, created_at) "
@@ -130,6 +140,7 @@ class IndexDB:
             self.conn.execute("DELETE FROM chunks WHERE vs_id=? AND file_id=?", (vs_id, file_id))
             self.conn.execute("DELETE FROM vs_files WHERE vs_id=? AND file_id=?",
                               (vs_id, file_id))
+            self._bump(vs_id)
         return ids
 
     def put_batch(self, vs_id: str, doc: dict[str, Any]) -> None:
@@ -157,7 +168,27 @@ class IndexDB:
                     "INSERT INTO chunks(vs_id, file_id, seq, text, model, vector) "
                     "VALUES (?,?,?,?,?,?)", (vs_id, file_id, seq, text, model, vec.tobytes()))
                 ids.append(int(cur.lastrowid))
+            self._bump(vs_id)
         return ids
+
+    def _bump(self, vs_id: str) -> None:
+        """Inside a write transaction: the store's chunks changed (other processes look)."""
+        self.writes += 1
+        self.conn.execute("INSERT INTO generations(vs_id, gen) VALUES (?, 1) ON CONFLICT(vs_id) "
+                          "DO UPDATE SET gen = gen + 1", (vs_id,))
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process) commits to the file."""
+        return int(self._q("PRAGMA data_version")[0][0])
+
+    def generations(self) -> dict[str, int]:
+        return dict(self._q("SELECT vs_id, gen FROM generations"))
+
+    def chunk_ids(self, vs_id: str, model: str) -> np.ndarray:
+        import numpy as np
+
+        rows = self._q("SELECT id FROM chunks WHERE vs_id=? AND model=?", (vs_id, model))
+        return np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
 
     def chunk_count(self, vs_id: str | None = None, model: str | None = None) -> int:
         if vs_id is None:
@@ -182,6 +213,18 @@ class IndexDB:
                 ids = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
                 yield ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
+    def vectors_of(self, ids: list[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of these chunks, in batches (a graph catching up with the rows)."""
+        import numpy as np
+
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            rows = self._q(f"SELECT id, vector FROM chunks WHERE id IN "
+                           f"({','.join('?' * len(part))})", part)
+            if rows:
+                yield (np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows)),
+                       np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
+
     def chunks(self, ids: list[int]) -> dict[int, tuple[str, str, str]]:
         """``{chunk id: (vs_id, file_id, text)}`` for the ids that still exist."""
         out: dict[int, tuple[str, str, str]] = {}
@@ -192,26 +235,3 @@ class IndexDB:
                     f"({','.join('?' * len(part))})", part):
                 out[cid] = (vs_id, file_id, text)
         return out
-
-    def keyword(self, vs_ids: list[str], match: str, limit: int) -> list[tuple[int, float]]:
-        """BM25 ranking (best first) of chunks in ``vs_ids`` matching an FTS5 query."""
-        marks = ",".join("?" * len(vs_ids))
-        try:
-            # FTS5 ranks ``ORDER BY rank LIMIT n`` without sorting every match: take the best
-            # few first and keep those in the wanted stores ...
-            inner = limit * 4
-            rows = self._q(
-                "SELECT c.id, r.rank FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts "
-                f"MATCH ? ORDER BY rank LIMIT ?) r JOIN chunks c ON c.id = r.rowid "
-                f"WHERE c.vs_id IN ({marks}) ORDER BY r.rank", [match, inner, *vs_ids])
-            if len(rows) >= limit or self._q(
-                    "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts "
-                    "MATCH ? LIMIT ?)", [match, inner])[0][0] < inner:
-                return rows[:limit]
-            # ... and only when other stores crowd them out, rank every match.
-            return self._q(
-                "SELECT c.id, bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c "
-                f"ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.vs_id IN ({marks}) "
-                "ORDER BY s LIMIT ?", [match, *vs_ids, limit])
-        except sqlite3.OperationalError:
-            return []  # a query FTS5 cannot parse ranks nothing by keyword

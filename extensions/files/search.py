@@ -3,13 +3,13 @@
 The two rankings are fused by reciprocal rank (each list contributes ``1 / (K + rank)``), which
 needs no calibration between cosine similarities and BM25 scores; the fused score is scaled so
 a chunk ranked first by every list scores 1.0, and ``score_threshold`` applies to that.
-Attribute filters are OpenAI's comparison (``eq ne gt gte lt lte in nin``) and compound
-(``and or``) filters over each file's ``attributes``.
+The keyword side (``keyword.py``) ranks a bounded number of rows per query; texts are read
+for the winners only. Attribute filters are OpenAI's comparison (``eq ne gt gte lt lte in
+nin``) and compound (``and or``) filters over each file's ``attributes``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,14 +18,11 @@ if TYPE_CHECKING:
     import numpy as np
 
 from .db import IndexDB
+from .keyword import KeywordIndex, terms
 from .vectors import Graphs
 
 K = 10
 EXACT_LIMIT = 20_000  # a filtered subset this small is searched exactly (no graph, no misses)
-STOPWORDS = set("""a an and are as at be by for from has have how i in is it its of on or that
-the this to was were what when where which who why will with does did do about into than then
-there these those you your we our they their them he she his her can could would should""".split())
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass
@@ -35,14 +32,6 @@ class Hit:
     file_id: str
     text: str
     score: float
-
-
-def fts_query(query: str) -> str | None:
-    """An FTS5 query matching any meaningful word of ``query`` (each quoted: no syntax)."""
-    words = [w.lower() for w in _WORD.findall(query)]
-    keep = [w for w in words if w not in STOPWORDS] or words
-    unique = list(dict.fromkeys(keep))[:32]
-    return " OR ".join(f'"{w}"' for w in unique) if unique else None
 
 
 def _compare(op: str, have: Any, want: Any) -> bool:
@@ -106,47 +95,62 @@ def _exact(db: IndexDB, vs_id: str, model: str, files: list[str], query: np.ndar
     return sorted(best, key=lambda x: -x[1])[:count]
 
 
-def hybrid(db: IndexDB, graphs: Graphs, stores: list[tuple[str, str | None]], query: str,
-           vector: np.ndarray | None, model: str | None, *, limit: int, threshold: float,
-           allowed: Callable[[str, str], bool] | None = None,
-           subset: dict[str, list[str]] | None = None) -> list[Hit]:
-    """The best ``limit`` chunks of ``stores`` ((vs_id, model) pairs) for ``query``.
+class Searcher:
+    """Hybrid search over one index; holds what queries reuse (the keyword side's caches)."""
 
-    ``allowed(vs_id, file_id)`` filters; ``subset`` lists each store's allowed files when a
-    filter is active (a small subset is searched exactly).
-    """
-    pool = max(50, limit * 5)
-    lists: list[list[int]] = []
-    ranked: list[tuple[int, float]] = []
-    if vector is not None:
+    def __init__(self, db: IndexDB, graphs: Graphs) -> None:
+        self.db, self.graphs = db, graphs
+        self.keyword = KeywordIndex(db)
+
+    def hybrid(self, stores: list[tuple[str, str | None]], query: str, vector: np.ndarray | None,
+               model: str | None, *, limit: int, threshold: float,
+               allowed: Callable[[str, str], bool] | None = None,
+               subset: dict[str, list[str]] | None = None) -> list[Hit]:
+        """The best ``limit`` chunks of ``stores`` ((vs_id, model) pairs) for ``query``.
+
+        ``allowed(vs_id, file_id)`` filters; ``subset`` lists each store's allowed files when a
+        filter is active (a small subset is searched exactly).
+        """
+        pool = max(50, limit * 5)
+        lists: list[list[int]] = []
+        if vector is not None:
+            lists.append(self._vector(stores, vector, model, pool, allowed, subset))
+        if terms(query):  # a list that finds nothing still counts: 1.0 = first in both
+            lists.append([c for c, _ in self.keyword.search([s for s, _ in stores], query, pool)])
+        found: dict[int, tuple[str, str, str]] | None = None
+        if allowed is not None:  # ranks count allowed chunks only: look every candidate up
+            found = self.db.chunks(sorted({cid for ids in lists for cid in ids}))
+            lists = [[c for c in ids if c in found and allowed(*found[c][:2])] for ids in lists]
+        scores: dict[int, float] = {}
+        for ids in lists:
+            for rank, cid in enumerate(ids, 1):
+                scores[cid] = scores.get(cid, 0.0) + 1.0 / (K + rank)
+        top = (len(lists) or 1) / (K + 1)
+        ranked = sorted(((round(s / top, 6), cid) for cid, s in scores.items()
+                         if s / top >= threshold), key=lambda x: (-x[0], x[1]))
+        hits: list[Hit] = []
+        for start in range(0, len(ranked), limit):  # texts of the winners only
+            window = ranked[start:start + limit]
+            rows = found if found is not None else self.db.chunks([c for _, c in window])
+            hits += [Hit(cid, *rows[cid], score=score) for score, cid in window if cid in rows]
+            if len(hits) >= limit:
+                break
+        return hits[:limit]
+
+    def _vector(self, stores: list[tuple[str, str | None]], vector: np.ndarray,
+                model: str | None, pool: int, allowed: Callable[[str, str], bool] | None,
+                subset: dict[str, list[str]] | None) -> list[int]:
+        ranked: list[tuple[int, float]] = []
         for vs_id, vs_model in stores:
-            if vs_model != model:
+            if vs_model != model or model is None:
                 continue  # other embedding space (re-indexing): keyword ranking only
             files = subset.get(vs_id) if subset is not None else None
             if files is not None and len(files) == 0:
                 continue
-            if files is not None and db.chunk_count(vs_id, model) > EXACT_LIMIT:
+            if files is not None and self.db.chunk_count(vs_id, model) > EXACT_LIMIT:
                 files = None  # a big subset: the graph, oversampled, then filtered
             if files is not None:
-                ranked += _exact(db, vs_id, model, files, vector, pool)
+                ranked += _exact(self.db, vs_id, model, files, vector, pool)
             else:
-                ranked += graphs.search(vs_id, model, vector, pool * (4 if allowed else 1))
-        lists.append([cid for cid, _ in sorted(ranked, key=lambda x: -x[1])])
-    match = fts_query(query)
-    if match:
-        lists.append([cid for cid, _ in db.keyword([s for s, _ in stores], match, pool)])
-    found = db.chunks(sorted({cid for ids in lists for cid in ids}))
-    scores: dict[int, float] = {}
-    for ids in lists:
-        rank = 0
-        for cid in ids:
-            row = found.get(cid)
-            if row is None or (allowed is not None and not allowed(row[0], row[1])):
-                continue
-            rank += 1
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (K + rank)
-    top = (len(lists) or 1) / (K + 1)
-    hits = [Hit(cid, *found[cid], score=round(s / top, 6)) for cid, s in scores.items()]
-    hits = [h for h in hits if h.score >= threshold]
-    hits.sort(key=lambda h: (-h.score, h.chunk_id))
-    return hits[:limit]
+                ranked += self.graphs.search(vs_id, model, vector, pool * (4 if allowed else 1))
+        return [cid for cid, _ in sorted(ranked, key=lambda x: -x[1])]

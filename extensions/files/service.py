@@ -6,6 +6,7 @@ at read time, so they can never drift from the files' own statuses.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -47,6 +48,7 @@ class VectorStores:
     def __init__(self, ctx: Context, db: IndexDB, graphs: Graphs, files: FileStore) -> None:
         self.ctx, self.db, self.graphs, self.files = ctx, db, graphs, files
         self.embedder = Embedder(ctx)
+        self.searcher = hybrid_search.Searcher(db, graphs)
         self.indexer = Indexer(ctx, db, graphs, files, self.embedder, self._file_done)
         self.reindexing = False
 
@@ -198,9 +200,9 @@ class VectorStores:
         stores = []
         for vs_id in vs_ids:
             doc = self.store(vs_id)
-            doc["last_active_at"] = int(time.time())
             model = self.db.store(vs_id)[1]  # type: ignore[index]
-            self.db.put_store(doc, model)
+            if doc.get("last_active_at") != (now := int(time.time())):
+                self.db.put_store({**doc, "last_active_at": now}, model)  # a write: only if new
             stores.append((vs_id, model))
         vector, model = None, None
         if any(m for _, m in stores) and query.strip():
@@ -219,9 +221,10 @@ class VectorStores:
             keep = {key for key, a in attrs.items() if hybrid_search.matches(filters, a)}
             allowed = lambda v, f: (v, f) in keep  # noqa: E731
             subset = {v: [f for vv, f in keep if vv == v] for v, _ in stores}
-        return hybrid_search.hybrid(self.db, self.graphs, stores, query, vector, model,
-                                    limit=limit, threshold=threshold, allowed=allowed,
-                                    subset=subset)
+        # Off the event loop: a graph catching up with another process's chunks takes a while.
+        return await asyncio.to_thread(
+            self.searcher.hybrid, stores, query, vector, model, limit=limit,
+            threshold=threshold, allowed=allowed, subset=subset)
 
     async def reindex_stale(self) -> int:
         """Re-queue every store whose vectors came from another model than the current one."""

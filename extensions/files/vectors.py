@@ -1,13 +1,16 @@
 """Approximate nearest neighbours: one usearch HNSW graph per vector store, saved beside the DB.
 
 The graph is a cache of the chunk vectors held in SQLite: keys are chunk ids, so a hit whose
-chunk was deleted meanwhile is simply dropped by the caller, and a graph whose size disagrees
-with the database (a crash before a save, a model change) is rebuilt from the rows on load.
+chunk was deleted meanwhile is simply dropped by the caller. On load, and whenever another
+process changed the store (``refresh``), the graph is synced with the rows: ids it lacks are
+added, ids no longer in the database removed (a crash before a save, ``jan files add`` while a
+server runs); a graph of another model or size is rebuilt.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 from pathlib import Path
@@ -34,6 +37,8 @@ class Graphs:
     def __init__(self, folder: Path, db: IndexDB) -> None:
         self.folder, self.db = folder, db
         self.loaded: dict[str, tuple[str, Any]] = {}  # vs_id -> (model, graph)
+        self.synced: dict[str, int | None] = {}  # vs_id -> generation the graph last matched
+        self.version: int | None = None  # the DB's data_version when last looked at
         self.dirty: set[str] = set()
         self.lock = threading.RLock()
 
@@ -52,15 +57,47 @@ class Graphs:
             if path.is_file():
                 with contextlib.suppress(Exception):  # unreadable: rebuilt below
                     graph.load(str(path))
-            expected = self.db.chunk_count(vs_id, model)
-            if graph.ndim != dims or len(graph) != expected:
+            if graph.ndim != dims:
                 graph = _new_graph(dims)
-                for ids, vecs in self.db.iter_vectors(vs_id, model):
-                    if vecs.shape[1] == dims:
-                        graph.add(ids, vecs)
-                self.dirty.add(vs_id)
             self.loaded[vs_id] = (model, graph)
+            self._sync(vs_id)
             return graph
+
+    def refresh(self) -> None:
+        """Catch up with chunks another process (``jan files add``) added or removed.
+
+        One ``PRAGMA data_version`` per search when nothing changed; after a foreign commit,
+        the stores whose generation moved are synced with their rows.
+        """
+        with self.lock:
+            version = self.db.data_version()
+            if version == self.version:
+                return
+            self.version = version
+            generations = self.db.generations()
+            for vs_id in list(self.loaded):
+                if generations.get(vs_id) != self.synced.get(vs_id):
+                    self._sync(vs_id, generations.get(vs_id))
+
+    def _sync(self, vs_id: str, generation: int | None = None) -> None:
+        """Make the graph hold exactly the store's chunk ids (the rows are the truth)."""
+        import numpy as np
+
+        model, graph = self.loaded[vs_id]
+        if generation is None:
+            generation = self.db.generations().get(vs_id)
+        want = self.db.chunk_ids(vs_id, model)
+        have = np.asarray(graph.keys, dtype=np.uint64) if len(graph) else want[:0]
+        gone = np.setdiff1d(have, want, assume_unique=True)
+        new = np.setdiff1d(want, have, assume_unique=True)
+        if len(gone):
+            graph.remove(gone)
+        for ids, vecs in self.db.vectors_of([int(k) for k in new]):
+            if vecs.shape[1] == graph.ndim:
+                graph.add(ids, vecs)
+        if len(gone) or len(new):
+            self.dirty.add(vs_id)
+        self.synced[vs_id] = generation
 
     def add(self, vs_id: str, model: str, ids: list[int], vectors: np.ndarray) -> None:
         if not ids:
@@ -92,6 +129,7 @@ class Graphs:
         import numpy as np
 
         with self.lock:
+            self.refresh()
             graph = self.get(vs_id, model, query.shape[0])
             if len(graph) == 0:
                 return []
@@ -102,6 +140,7 @@ class Graphs:
     def drop(self, vs_id: str) -> None:
         with self.lock:
             self.loaded.pop(vs_id, None)
+            self.synced.pop(vs_id, None)
             self.dirty.discard(vs_id)
             self._path(vs_id).unlink(missing_ok=True)
 
@@ -111,7 +150,8 @@ class Graphs:
             for vs_id in list(self.dirty):
                 have = self.loaded.get(vs_id)
                 if have is not None:
-                    tmp = self._path(vs_id).with_suffix(".tmp")
+                    # per process: a server and ``jan files add`` may save the same graph
+                    tmp = self._path(vs_id).with_suffix(f".{os.getpid()}.tmp")
                     have[1].save(str(tmp))
                     tmp.replace(self._path(vs_id))
                 self.dirty.discard(vs_id)

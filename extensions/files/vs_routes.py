@@ -53,9 +53,11 @@ class VectorStoreRoutes:
         doc = self.vs.create_store(name=body.name, metadata=body.metadata,
                                    expires_after=_dump(body.expires_after),
                                    description=body.description)
-        for file_id in body.file_ids:
-            self.vs.add_file(doc["id"], file_id, strategy=_dump(body.chunking_strategy))
+        added = [self.vs.add_file(doc["id"], file_id, strategy=_dump(body.chunking_strategy))
+                 for file_id in body.file_ids]
         await self.ctx.events.emit("vector_store.created", {"id": doc["id"]})
+        for item in added:
+            await self.ctx.events.emit("vector_store.file.created", item)
         return json_response(self.vs.to_api(doc))
 
     async def list(self, request: Request) -> Response:
@@ -151,7 +153,11 @@ class VectorStoreRoutes:
             raise InvalidRequest("Give 'file_ids' or 'files' (at least one file)",
                                  param="file_ids")
         doc = self.vs.create_batch(request.path_params["vs_id"], items)
-        return json_response(self.vs.batch_to_api(doc))
+        api = self.vs.batch_to_api(doc)
+        await self.ctx.events.emit("vector_store.file_batch.created", api)
+        for item in self.vs.db.files(doc["vector_store_id"], batch_id=doc["id"]):
+            await self.ctx.events.emit("vector_store.file.created", item)
+        return json_response(api)
 
     async def get_batch(self, request: Request) -> Response:
         p = request.path_params
