@@ -213,10 +213,4 @@ class Jan:
                     report, "model_dump") else report
             except Exception as exc:  # noqa: BLE001
                 body["sandbox"] = {"error": str(exc)}
-        # Counts an extension reports about its data (files: files, stores, chunks, indexing).
-        if self.host.services.providers("files"):
-            try:
-                body["files"] = self.host.services.get("files").counts()
-            except Exception as exc:  # noqa: BLE001 - a broken provider must not break /health
-                body["files"] = {"error": str(exc)}
         return json_response(body)

@@ -17,6 +17,7 @@ from typing import Any
 
 from jan.sdk import Context
 from jan.sdk.errors import ApiError, NotFound
+from jan.sdk.services import HealthReport
 
 from .service import VectorStores
 from .store import FileStore
@@ -190,8 +191,12 @@ class Retrieval:
                 gone += 1
         return gone
 
+    def health_report(self) -> HealthReport:
+        """``jan.sdk.services.ReportsHealth``: counts only; a file that failed to index is
+        that file's ``last_error``, not a server problem."""
+        return HealthReport(details=self.counts())
+
     def counts(self) -> dict[str, int]:
-        """For ``/health``."""
         stores = self.stores.db.stores()
         counts = {"files": self.files.count(), "vector_stores": len(stores),
                   "chunks": self.stores.db.chunk_count(), "indexing": 0, "failed": 0}
