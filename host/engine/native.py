@@ -177,6 +177,24 @@ class Context:
     def seq_rm(self, seq: int, p0: int, p1: int = -1) -> bool:
         return bool(L.llama_memory_seq_rm(self.mem, seq, p0, p1))
 
+    def seq_state(self, seq: int) -> bytes:
+        """A copy of one sequence's KV state (``llama_state_seq_get_data``); b"" on failure."""
+        size = L.llama_state_seq_get_size(self.ptr, seq)
+        if size <= 0:
+            return b""
+        buf = (ctypes.c_uint8 * size)()
+        n = L.llama_state_seq_get_data(self.ptr, buf, size, seq)
+        return bytes(memoryview(buf)[:n]) if n else b""
+
+    def set_seq_state(self, seq: int, data: bytes) -> bool:
+        """Load a state made by ``seq_state`` into ``seq`` (emptied first); False if refused."""
+        self.seq_rm(seq, -1, -1)
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if L.llama_state_seq_set_data(self.ptr, buf, len(data), seq) == 0:
+            self.seq_rm(seq, -1, -1)
+            return False
+        return True
+
     def clear(self) -> None:
         L.llama_memory_clear(self.mem, True)
 

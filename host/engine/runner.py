@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from .batch import Prepared, Scheduler
 from .embed import Embedder
+from .kvstore import KVStore, fingerprint
 from .native import Context, Model, init_backend, threads
 from .prompts import Prompter, RequestError
 from .protocol import (
@@ -35,10 +36,12 @@ from .protocol import (
     Shutdown,
     encode,
 )
+from .recall import Recall
 from .sampling import grammar_for
 from .tooluse import plan as tool_plan
 
 N_BATCH = 512
+SAVE_TIMEOUT = 8.0  # seconds the KV cache may take to reach the disk on shutdown
 
 
 class EventWriter:
@@ -98,8 +101,22 @@ class Runner:
         self.ctx = Context(self.model, n_ctx=spec.ctx_len * self.n_parallel, n_seq=self.n_parallel,
                            n_batch=N_BATCH, n_threads=self.n_threads)
         self.prompter = Prompter(self.model, spec)
-        self.sched = Scheduler(self.model, self.ctx, self.n_parallel, load.prompt_chunk, out.send)
+        self.recall = self._recall(load)
+        self.sched = Scheduler(self.model, self.ctx, self.n_parallel, load.prompt_chunk, out.send,
+                               self.recall)
         self._embedder: Embedder | None = None
+
+    def _recall(self, load: Load) -> Recall | None:
+        if not load.kv_dir or load.kv_cap_bytes <= 0:
+            return None
+        fp = fingerprint(self.spec.path, n_ctx_seq=self.ctx.n_ctx_seq, n_batch=N_BATCH,
+                         type_k="f16", type_v="f16", flash_attn="auto", ngl=self.spec.ngl)
+        try:
+            store = KVStore(load.kv_dir, fp, self.spec.path, load.kv_cap_bytes)
+        except OSError as exc:  # an unusable folder only costs the cache
+            print(f"runner: kv cache off: {exc}", file=sys.stderr, flush=True)
+            return None
+        return Recall(store, self.ctx, load.kv_min_tokens)
 
     def ready(self) -> Ready:
         return Ready(pid=os.getpid(), n_parallel=self.n_parallel, n_ctx_seq=self.ctx.n_ctx_seq,
@@ -117,7 +134,8 @@ class Runner:
             stops = self.prompter.stops + cmd.request.stop
             tools = tool_plan(cmd.request, self.prompter.syntax)
             grammar = None if tools else grammar_for(cmd.request)
-            return Prepared(cmd.id, cmd.request, tokens, grammar, stops, tools)
+            restore = self.recall.prefetch(tokens, self.sched.slots) if self.recall else None
+            return Prepared(cmd.id, cmd.request, tokens, grammar, stops, tools, restore)
         except RequestError as exc:
             return Failed(id=cmd.id, status=exc.status, code=exc.code, param=exc.param,
                           message=exc.message)
@@ -151,6 +169,8 @@ class Runner:
             for item in items:
                 if isinstance(item, Shutdown):
                     self.out.flush()
+                    if self.recall is not None:  # conversations outlive the runner
+                        self.recall.save_all(self.sched.slots, timeout=SAVE_TIMEOUT)
                     return
                 self.handle(item)
             if self.sched.busy:
