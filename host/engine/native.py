@@ -104,7 +104,7 @@ class Context:
 
     def __init__(
         self, model: Model, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int,
-        embeddings: bool = False,
+        embeddings: bool = False, unified: bool = False,
     ) -> None:
         p = L.llama_context_default_params()
         p.n_ctx = n_ctx
@@ -115,7 +115,7 @@ class Context:
         # Left at its default, n_threads_batch made each step 1.7x slower on 2 cores.
         p.n_threads_batch = n_threads
         # kv_unified=True made greedy output depend on the other sequences in the batch.
-        p.kv_unified = False
+        p.kv_unified = unified
         p.no_perf = True
         # AUTO (on where the backend supports it): on these 2-core CPUs a 1-token step took
         # 7.8 ms instead of 9.2 and a 4-sequence step 21.8 ms instead of 27 (llama-cpp-python's
