@@ -175,6 +175,7 @@ async def resume(args: argparse.Namespace, threads: int) -> dict[str, float]:
                 await eng.engine.unload(spec.model_id)  # keep-alive ran out (saved to disk)
                 await eng.engine.load(spec)
                 out[name] = (await eng.stream(later, 8)).ttft or float("nan")
+                print(f"resume TTFT, engine {name}: {out[name] * 1000:.0f} ms", file=sys.stderr)
                 out["prompt tokens"] = eng.usage.prompt_tokens
                 out[f"{name} cached"] = eng.usage.cached_tokens
             finally:
