@@ -114,14 +114,14 @@ async def concurrency(args: argparse.Namespace, threads: int) -> list[tuple]:
     eng = EngineTarget(spec)
     try:
         await eng.engine.load(spec)
-        await eng.stream([{"role": "user", "content": "Hi"}], 2)
+        await load_test(eng, 8, 4, "w")  # warm-up round, not measured
         for n in (8, 16):
             out.append(line(f"engine {n} streams", await load_test(eng, n, args.tokens, "e")))
     finally:
         await eng.engine.close()
     with llama_server(args.llama_server, args.model, threads, 512, SLOTS) as base:
         srv = Server("llama-server", base, "bench")
-        await srv.stream([{"role": "user", "content": "Hi"}], 2)
+        await load_test(srv, 8, 4, "w")  # warm-up round, not measured
         for n in (8, 16):
             out.append(line(f"llama-server {n} streams",
                             await load_test(srv, n, args.tokens, "e")))
