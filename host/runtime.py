@@ -135,8 +135,9 @@ class Jan:
             module = __import__(module_name, fromlist=["create_service"])
             kwargs: dict[str, Any] = {"settings": section, "events": self.host.bus,
                                       "log": logging.getLogger(module_name)}
+            kwargs["data"] = self.host.data  # the engine keeps its KV state cache there
             if name == SANDBOX:
-                kwargs.update(data=self.host.data, services=self.host.services)
+                kwargs["services"] = self.host.services
             service = module.create_service(**kwargs)
         except Exception as exc:
             if not lazy:

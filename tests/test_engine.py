@@ -156,7 +156,8 @@ async def test_embeddings_have_a_consistent_dimension(smollm_path) -> None:
     assert {len(v) for v in emb.vectors} == {576}
     assert emb.prompt_tokens > 3
     assert emb.vectors[0] != emb.vectors[1]
-    assert again.vectors[0] == pytest.approx(emb.vectors[0], abs=1e-5)
+    # Alone or batched with others: the same vector up to float rounding.
+    assert sum(x * y for x, y in zip(again.vectors[0], emb.vectors[0], strict=True)) > 0.9999
     assert sum(x * x for x in emb.vectors[2]) == pytest.approx(1.0, abs=1e-3)
 
 

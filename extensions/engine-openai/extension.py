@@ -24,7 +24,7 @@ from jan.sdk.inference import (
     LoadSpec,
     ToolCallDelta,
 )
-from jan.sdk.services import HealthReport, ModelEntry
+from jan.sdk.services import INFERENCE, HealthReport, ModelEntry
 
 from . import cli
 from .client import ProviderClient
@@ -131,8 +131,12 @@ class EngineOpenAIExtension(Extension):
 
     @hookimpl
     def register_routes(self, register: Any) -> None:
-        register("/metrics", metrics_route(self.service), methods=["GET"])
+        register("/metrics", metrics_route(self.service, self._local_engine), methods=["GET"])
         register("/v1/engines", self._engines, methods=["GET"])
+
+    def _local_engine(self) -> Any:
+        services = self.ctx.services
+        return services.get(INFERENCE) if services.providers(INFERENCE) else None
 
     async def _engines(self, request: Any) -> Any:
         from jan.sdk.http import json_response

@@ -36,8 +36,12 @@ def render(describe: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def metrics_route(service: Any) -> Any:
+def metrics_route(service: Any, local: Any = None) -> Any:
+    """``local()``: the host's inference service, whose own counters (tokens, KV cache) follow."""
     async def metrics(request: Any) -> PlainTextResponse:
-        return PlainTextResponse(render(service.describe()),
-                                 media_type="text/plain; version=0.0.4")
+        text = render(service.describe())
+        engine = local() if local is not None else None
+        if engine is not None and hasattr(engine, "metrics_text"):
+            text += engine.metrics_text()
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
     return metrics

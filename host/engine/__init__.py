@@ -11,6 +11,10 @@
 - ``prompt_chunk`` (default 64): prompt tokens processed per step while other sequences are
   generating, so a long prompt never stalls the other streams for long.
 - ``load_timeout`` (seconds, default 120) and ``retry_after`` (seconds, default 2).
+- ``kv_cache_mb`` (default 2048; 0 = off): cap of the on-disk KV state cache in
+  ``<data>/cache/kv`` (needs ``data``): a conversation whose slot was taken, or whose model was
+  unloaded or server stopped, resumes from there instead of re-processing its history.
+- ``kv_cache_min_tokens`` (default 128): shorter conversations are not worth a file.
 
 Load-time settings per model come in the ``LoadSpec``: ``ctx_len`` is the context of *each*
 of the ``n_parallel`` sequences (the runner's context is ``ctx_len * n_parallel``).
@@ -19,6 +23,8 @@ of the ``n_parallel`` sequences (the runner's context is ``ctx_len * n_parallel`
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from .config import EngineSettings
@@ -28,6 +34,15 @@ __all__ = ["EngineManager", "EngineSettings", "create_service"]
 
 
 def create_service(*, settings: dict[str, Any] | None, events: Any = None,
-                   log: logging.Logger | None = None) -> EngineManager:
-    """The ``inference`` service; call ``await service.close()`` on shutdown."""
-    return EngineManager(EngineSettings.model_validate(settings or {}), events=events, log=log)
+                   log: logging.Logger | None = None, data: Any = None) -> EngineManager:
+    """The ``inference`` service; call ``await service.close()`` on shutdown. ``data`` (the
+    data folder: a path or a ``jan.sdk.Folder``) holds the KV state cache; None: no cache."""
+    return EngineManager(EngineSettings.model_validate(settings or {}), events=events, log=log,
+                         kv_dir=_kv_dir(data))
+
+
+def _kv_dir(data: Any) -> Path | None:
+    if data is None:
+        return None
+    root = data if isinstance(data, str | os.PathLike) else getattr(data, "root", None)
+    return Path(root) / "cache" / "kv" if root is not None else None

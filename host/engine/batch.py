@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 
 from jan.sdk.inference import GenerationRequest, Usage
 
+from .kvstore import common_prefix
 from .native import Context, Model
 from .prompts import RequestError
 from .protocol import Failed, Finished, TokenText, ToolCallPiece
+from .recall import Recall, Restore
 from .sampling import Sampler
 from .textout import TextOut
 from .toolparse import ToolCallParser
@@ -36,6 +38,7 @@ class Prepared:
     grammar: str | None
     stops: list[str]
     tools: ToolPlan | None = None  # the request may call tools: parse its output for calls
+    restore: Restore | None = None  # a stored KV state sharing a long prefix (read ahead)
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Seq:
     out: TextOut
     fed: int  # prompt tokens in the KV cache
     n_cached: int
+    n_restored: int = 0
     n_gen: int = 0
     next_tok: int | None = None
     parser: ToolCallParser | None = None
@@ -68,18 +72,10 @@ class Work:
     idx: int = -1
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 class Scheduler:
     def __init__(self, model: Model, ctx: Context, n_parallel: int, prompt_chunk: int,
-                 emit: Callable[[object], None]) -> None:
-        self.model, self.ctx, self.emit = model, ctx, emit
+                 emit: Callable[[object], None], recall: Recall | None = None) -> None:
+        self.model, self.ctx, self.emit, self.recall = model, ctx, emit, recall
         self.prompt_chunk = max(1, prompt_chunk)
         self.slots = [Slot(seq=i) for i in range(n_parallel)]
         self.pending: deque[Prepared] = deque()
@@ -123,15 +119,19 @@ class Scheduler:
         tools = p.tools
         sampler = Sampler(self.model, p.request, tools.grammar if tools else p.grammar,
                           lazy=tools.lazy if tools else None)
+        restored = self.recall.admit(slot, p.tokens, p.restore) if self.recall else 0
+        p.restore = None  # the bytes are in llama.cpp now (or useless): free them
         # Keep at least one prompt token to decode: its logits give the first sample.
         keep = min(common_prefix(slot.cached, p.tokens), len(p.tokens) - 1)
+        if self.recall is not None and keep < len(slot.cached):
+            self.recall.evicting(slot, keep)  # another conversation takes the slot: keep it
         if keep < len(slot.cached) and not self.ctx.seq_rm(slot.seq, keep, -1):
             self.ctx.seq_rm(slot.seq, -1, -1)
             keep = 0
         slot.cached = slot.cached[:keep]
         slot.busy = True
         self.active[p.id] = Seq(p=p, slot=slot, sampler=sampler, out=TextOut(p.stops),
-                                fed=keep, n_cached=keep,
+                                fed=keep, n_cached=keep, n_restored=min(restored, keep),
                                 parser=ToolCallParser(tools.syntax) if tools else None)
 
     # -- the step ----------------------------------------------------------------------------
@@ -234,7 +234,8 @@ class Scheduler:
         usage = Usage(prompt_tokens=n_prompt, completion_tokens=seq.n_gen,
                       total_tokens=n_prompt + seq.n_gen, cached_tokens=seq.n_cached)
         self._release(seq)
-        self.emit(Finished(id=seq.p.id, finish_reason=reason, usage=usage))
+        self.emit(Finished(id=seq.p.id, finish_reason=reason, usage=usage,
+                           restored_tokens=seq.n_restored))
 
     def _emit_text(self, seq: Seq, text: str, last: bool = False) -> None:
         """Text goes out as is, or through the tool-call parser when the request has tools."""

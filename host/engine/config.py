@@ -20,6 +20,10 @@ class EngineSettings(BaseModel):
                               "sequences generate")
     load_timeout: float = Field(120.0, gt=0, description="seconds a model may take to load")
     retry_after: int = Field(2, ge=1, description="Retry-After seconds when overloaded")
+    kv_cache_mb: int = Field(2048, ge=0, description="cap of the on-disk KV state cache "
+                             "(<data>/cache/kv); 0 turns it off")
+    kv_cache_min_tokens: int = Field(128, ge=1, description="only conversations of at least "
+                                     "this many tokens are saved to / restored from disk")
 
     def budget_bytes(self) -> int:
         if self.memory_budget_mb is not None:

@@ -1,52 +1,94 @@
 """Embeddings: one mean-pooled, L2-normalised vector per input, in a context of their own.
 
-A separate small context keeps pooling settings away from the generation context and lets the
-step loop's KV cache (and its prefix reuse) stay untouched.
+A separate context keeps pooling settings away from the generation context and leaves the step
+loop's KV cache (and its prefix reuse) untouched. Inputs are packed many to a decode, one
+sequence each (from one request or several waiting together), up to the batch size; while
+sequences are generating, a decode holds at most ``budget`` tokens so they get their next token
+soon. The KV cache is unified here: the inputs of one decode share the whole context.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass, field
 
 from .native import Context, Model
 from .prompts import RequestError
 
 MAX_EMBED_CTX = 2048
+EMBED_SEQS = 64  # inputs per decode at most
+
+
+def embed_limit(model: Model, ctx_len: int) -> int:
+    """Tokens an input may have (the whole input must fit one micro-batch for pooling)."""
+    return max(64, min(ctx_len, MAX_EMBED_CTX, model.n_ctx_train or MAX_EMBED_CTX))
+
+
+def embed_tokens(model: Model, limit: int, inputs: list[str]) -> list[list[int]]:
+    """Tokenize and check every input before any work (tokenizing is thread-safe)."""
+    out = []
+    for text in inputs:
+        toks = model.tokenize(text, add_special=True, parse_special=False) or [model.bos]
+        if len(toks) > limit:
+            raise RequestError(
+                f"an input has {len(toks)} tokens; this model embeds at most {limit}",
+                code="context_length_exceeded", param="input")
+        out.append(toks)
+    return out
+
+
+@dataclass
+class EmbedJob:
+    id: int
+    inputs: list[list[int]]
+    vectors: list[list[float]] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return len(self.vectors) == len(self.inputs)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(len(t) for t in self.inputs)
 
 
 class Embedder:
     def __init__(self, model: Model, ctx_len: int, n_threads: int) -> None:
         self.model = model
-        n_ctx = max(64, min(ctx_len, MAX_EMBED_CTX, model.n_ctx_train or MAX_EMBED_CTX))
-        # The whole input must fit one micro-batch for pooling, hence n_batch = n_ctx.
-        self.ctx = Context(model, n_ctx=n_ctx, n_seq=1, n_batch=n_ctx, n_threads=n_threads,
-                           embeddings=True)
-        self.n_ctx = self.ctx.n_ctx_seq
+        n_ctx = embed_limit(model, ctx_len)
+        self.ctx = Context(model, n_ctx=n_ctx, n_seq=EMBED_SEQS, n_batch=n_ctx,
+                           n_threads=n_threads, embeddings=True, unified=True)
 
-    def tokens(self, text: str) -> list[int]:
-        toks = self.model.tokenize(text, add_special=True, parse_special=False)
-        if not toks:
-            toks = [self.model.bos]
-        if len(toks) > self.n_ctx:
-            raise RequestError(
-                f"an input has {len(toks)} tokens; this model embeds at most {self.n_ctx}",
-                code="context_length_exceeded", param="input")
-        return toks
-
-    def embed(self, inputs: list[str]) -> tuple[list[list[float]], int]:
-        all_tokens = [self.tokens(t) for t in inputs]  # validate everything before any work
-        vectors = []
-        for toks in all_tokens:
-            self.ctx.clear()
-            self.ctx.clear_batch()
-            for i, tok in enumerate(toks):
-                self.ctx.add(tok, i, 0, True)
-            rc = self.ctx.decode()
-            if rc != 0:
-                raise RequestError(f"embedding failed (llama_decode code {rc})", status=500,
-                                   code="decode_failed")
-            vectors.append(_normalise(self.ctx.embedding(0)))
-        return vectors, sum(len(t) for t in all_tokens)
+    def step(self, jobs: deque[EmbedJob], budget: int) -> list[EmbedJob]:
+        """One decode over the next waiting inputs (oldest job first); the jobs it finished."""
+        budget = min(budget, self.ctx.n_batch)
+        todo: list[tuple[EmbedJob, int]] = []
+        used = 0
+        for job in jobs:
+            for i in range(len(job.vectors), len(job.inputs)):
+                n = len(job.inputs[i])
+                if len(todo) >= EMBED_SEQS or (todo and used + n > budget):
+                    break
+                todo.append((job, i))
+                used += n
+            else:
+                continue
+            break
+        self.ctx.clear()
+        self.ctx.clear_batch()
+        for seq, (job, i) in enumerate(todo):
+            for pos, tok in enumerate(job.inputs[i]):  # pooling reads every token's output
+                self.ctx.add(tok, pos, seq, True)
+        rc = self.ctx.decode()
+        if rc != 0:
+            raise RuntimeError(f"embedding failed (llama_decode code {rc})")
+        for seq, (job, _) in enumerate(todo):
+            job.vectors.append(_normalise(self.ctx.embedding(seq)))
+        finished = [j for j in jobs if j.done]
+        for j in finished:
+            jobs.remove(j)
+        return finished
 
     def free(self) -> None:
         self.ctx.free()

@@ -18,9 +18,10 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
-from jan.sdk.errors import InvalidRequest, Overloaded, Unavailable
+from jan.sdk.errors import Overloaded, Unavailable
 from jan.sdk.events import MODEL_LOADED, MODEL_UNLOADED
 from jan.sdk.inference import (
     Delta,
@@ -33,26 +34,20 @@ from jan.sdk.inference import (
 )
 
 from .config import EngineSettings
+from .embedcall import check_inputs, embed_all
 from .process import Crashed, RunnerProcess
-from .protocol import (
-    Cancel,
-    Embed,
-    Embedded,
-    Failed,
-    Finished,
-    Generate,
-    TokenText,
-    ToolCallPiece,
-)
+from .protocol import Cancel, Failed, Finished, Generate, TokenText, ToolCallPiece
 from .slots import ModelSlot, api_error
+from .stats import EngineStats
 
-MAX_EMBED_INPUTS = 2048  # as OpenAI
-EMBED_BATCH = 16
 
 class EngineManager:
     def __init__(self, settings: EngineSettings, events: Any = None,
-                 log: logging.Logger | None = None) -> None:
+                 log: logging.Logger | None = None, kv_dir: Path | None = None) -> None:
         self.settings = settings
+        # The on-disk KV state cache (<data>/cache/kv); None when there is no data folder.
+        self.kv_dir = kv_dir if settings.kv_cache_mb > 0 else None
+        self.stats = EngineStats(self.kv_dir)
         self.events = events
         self.log = log or logging.getLogger("jan.engine")
         self._models: dict[tuple, ModelSlot] = {}
@@ -111,6 +106,10 @@ class EngineManager:
                     rid_done, rid = rid, None  # finished: nothing to cancel any more
                     runner.close_stream(rid_done)
                     release()  # before the last yield: the caller may never resume us
+                    u = ev.usage
+                    self.stats.finished(spec.model_id, prompt=u.prompt_tokens,
+                                        cached=u.cached_tokens, restored=ev.restored_tokens,
+                                        completion=u.completion_tokens)
                     yield Done(finish_reason=ev.finish_reason, usage=ev.usage)
                     return
                 elif isinstance(ev, Failed):
@@ -128,39 +127,14 @@ class EngineManager:
     async def embed(self, spec: LoadSpec, inputs: list[str]) -> Embeddings:
         if spec.remote:
             return await self._remote(spec).embed(spec, inputs)
-        if not inputs:
-            raise InvalidRequest("input must not be empty", param="input")
-        if len(inputs) > MAX_EMBED_INPUTS:
-            raise InvalidRequest(f"input may hold at most {MAX_EMBED_INPUTS} items",
-                                 param="input")
+        check_inputs(inputs)
         slot = self._slot(spec)
         slot.active += 1  # no generation slot: the runner embeds between steps
         try:
-            runner = await self._ensure(slot)
-            out = Embeddings(vectors=[], prompt_tokens=0)
-            # Small batches: each reply stays far below the pipe's line cap, and generation on
-            # the same model gets steps in between.
-            for start in range(0, len(inputs), EMBED_BATCH):
-                part = await self._embed_batch(runner, inputs[start:start + EMBED_BATCH])
-                out.vectors += part.vectors
-                out.prompt_tokens += part.prompt_tokens
-            return out
+            return await embed_all(await self._ensure(slot), inputs)
         finally:
             slot.active -= 1
             slot.last_used = time.monotonic()
-
-    async def _embed_batch(self, runner: Any, inputs: list[str]) -> Embeddings:
-        rid, q = runner.open_stream()
-        try:
-            runner.send(Embed(id=rid, inputs=inputs))
-            ev = await q.get()
-        finally:
-            runner.close_stream(rid)
-        if isinstance(ev, Embedded):
-            return Embeddings(vectors=ev.vectors, prompt_tokens=ev.prompt_tokens)
-        if isinstance(ev, Failed):
-            raise api_error(ev)
-        raise Unavailable(getattr(ev, "message", "the runner stopped"))
 
     async def load(self, spec: LoadSpec) -> LoadedModel:
         if spec.remote:
@@ -179,6 +153,10 @@ class EngineManager:
         for slot in found:
             await self._stop(slot, "unloaded")
         return bool(found)
+
+    def metrics_text(self) -> str:
+        """The local engine's counters in Prometheus' text format (for ``GET /metrics``)."""
+        return self.stats.render()
 
     def loaded(self) -> list[LoadedModel]:
         return [self._describe(s) for s in self._models.values() if s.live]
@@ -226,7 +204,8 @@ class EngineManager:
                 await self._stop(slot, "crashed")
             await self._make_room(slot)
             runner = RunnerProcess(slot.spec, prompt_chunk=self.settings.prompt_chunk,
-                                   log=self.log, on_crash=lambda r: self._on_crash(slot, r))
+                                   log=self.log, on_crash=lambda r: self._on_crash(slot, r),
+                                   options=self._kv_options())
             t0 = time.monotonic()
             await runner.start(self.settings.load_timeout)
             slot.runner = runner
@@ -293,6 +272,12 @@ class EngineManager:
                     await self._stop(slot, "idle")
                 elif slot.runner is None and slot.idle and not slot.start_lock.locked():
                     self._models.pop(key, None)  # a load that failed: nothing to keep
+
+    def _kv_options(self) -> dict[str, Any]:
+        if self.kv_dir is None:
+            return {}
+        return {"kv_dir": str(self.kv_dir), "kv_cap_bytes": self.settings.kv_cache_mb * 2**20,
+                "kv_min_tokens": self.settings.kv_cache_min_tokens}
 
     def _describe(self, slot: ModelSlot) -> LoadedModel:
         r = slot.runner

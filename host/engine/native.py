@@ -104,7 +104,7 @@ class Context:
 
     def __init__(
         self, model: Model, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int,
-        embeddings: bool = False,
+        embeddings: bool = False, unified: bool = False,
     ) -> None:
         p = L.llama_context_default_params()
         p.n_ctx = n_ctx
@@ -115,7 +115,7 @@ class Context:
         # Left at its default, n_threads_batch made each step 1.7x slower on 2 cores.
         p.n_threads_batch = n_threads
         # kv_unified=True made greedy output depend on the other sequences in the batch.
-        p.kv_unified = False
+        p.kv_unified = unified
         p.no_perf = True
         # AUTO (on where the backend supports it): on these 2-core CPUs a 1-token step took
         # 7.8 ms instead of 9.2 and a 4-sequence step 21.8 ms instead of 27 (llama-cpp-python's
@@ -176,6 +176,24 @@ class Context:
     # -- memory ------------------------------------------------------------------------------
     def seq_rm(self, seq: int, p0: int, p1: int = -1) -> bool:
         return bool(L.llama_memory_seq_rm(self.mem, seq, p0, p1))
+
+    def seq_state(self, seq: int) -> bytes:
+        """A copy of one sequence's KV state (``llama_state_seq_get_data``); b"" on failure."""
+        size = L.llama_state_seq_get_size(self.ptr, seq)
+        if size <= 0:
+            return b""
+        buf = (ctypes.c_uint8 * size)()
+        n = L.llama_state_seq_get_data(self.ptr, buf, size, seq)
+        return bytes(memoryview(buf)[:n]) if n else b""
+
+    def set_seq_state(self, seq: int, data: bytes) -> bool:
+        """Load a state made by ``seq_state`` into ``seq`` (emptied first); False if refused."""
+        self.seq_rm(seq, -1, -1)
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if L.llama_state_seq_set_data(self.ptr, buf, len(data), seq) == 0:
+            self.seq_rm(seq, -1, -1)
+            return False
+        return True
 
     def clear(self) -> None:
         L.llama_memory_clear(self.mem, True)

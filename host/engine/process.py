@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -34,8 +35,10 @@ class Crashed:
 
 class RunnerProcess:
     def __init__(self, spec: LoadSpec, *, prompt_chunk: int, log: logging.Logger,
-                 on_crash: Callable[[RunnerProcess], None] | None = None) -> None:
+                 on_crash: Callable[[RunnerProcess], None] | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         self.spec, self.prompt_chunk, self.log = spec, prompt_chunk, log
+        self.options = options or {}  # more ``Load`` fields (the KV cache's)
         self.on_crash = on_crash
         self.proc: asyncio.subprocess.Process | None = None
         self.info: Ready | None = None
@@ -85,7 +88,7 @@ class RunnerProcess:
         self._ready = loop.create_future()
         self._tasks = [asyncio.create_task(self._read_events(reader)),
                        asyncio.create_task(self._read_stderr())]
-        self.send(Load(spec=self.spec, prompt_chunk=self.prompt_chunk))
+        self.send(Load(spec=self.spec, prompt_chunk=self.prompt_chunk, **self.options))
         try:
             self.info = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
         except BaseException as exc:
@@ -190,7 +193,7 @@ class RunnerProcess:
         while line := await self.proc.stderr.readline():
             self.log.info("runner %s: %s", self.pid, line.decode(errors="replace").rstrip())
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def stop(self, grace: float = 12.0) -> None:
         """Ask the runner to exit; kill it if it does not within ``grace`` seconds."""
         self.stopping = True
         self.send(Shutdown())

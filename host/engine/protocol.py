@@ -22,6 +22,9 @@ class Load(BaseModel):
     type: Literal["load"] = "load"
     spec: LoadSpec
     prompt_chunk: int = 64
+    kv_dir: str | None = None  # the on-disk KV state cache (None: off)
+    kv_cap_bytes: int = 0
+    kv_min_tokens: int = 128
 
 
 class Generate(BaseModel):
@@ -86,6 +89,7 @@ class Finished(BaseModel):
     id: int
     finish_reason: Literal["stop", "length", "tool_calls"]
     usage: Usage
+    restored_tokens: int = 0  # of usage.cached_tokens, how many came from the on-disk cache
 
 
 class Failed(BaseModel):

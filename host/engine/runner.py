@@ -14,11 +14,13 @@ import queue
 import sys
 import threading
 import traceback
+from collections import deque
 
 from pydantic import ValidationError
 
 from .batch import Prepared, Scheduler
-from .embed import Embedder
+from .embed import Embedder, EmbedJob, embed_limit, embed_tokens
+from .kvstore import KVStore, fingerprint
 from .native import Context, Model, init_backend, threads
 from .prompts import Prompter, RequestError
 from .protocol import (
@@ -35,10 +37,13 @@ from .protocol import (
     Shutdown,
     encode,
 )
+from .recall import Recall
 from .sampling import grammar_for
 from .tooluse import plan as tool_plan
 
 N_BATCH = 512
+EMBED_STEP = 256  # embedding tokens per decode at least, while sequences generate
+SAVE_TIMEOUT = 8.0  # seconds the KV cache may take to reach the disk on shutdown
 
 
 class EventWriter:
@@ -98,8 +103,24 @@ class Runner:
         self.ctx = Context(self.model, n_ctx=spec.ctx_len * self.n_parallel, n_seq=self.n_parallel,
                            n_batch=N_BATCH, n_threads=self.n_threads)
         self.prompter = Prompter(self.model, spec)
-        self.sched = Scheduler(self.model, self.ctx, self.n_parallel, load.prompt_chunk, out.send)
+        self.recall = self._recall(load)
+        self.sched = Scheduler(self.model, self.ctx, self.n_parallel, load.prompt_chunk, out.send,
+                               self.recall)
         self._embedder: Embedder | None = None
+        self.embed_limit = embed_limit(self.model, spec.ctx_len)
+        self.embeds: deque[EmbedJob] = deque()
+
+    def _recall(self, load: Load) -> Recall | None:
+        if not load.kv_dir or load.kv_cap_bytes <= 0:
+            return None
+        fp = fingerprint(self.spec.path, n_ctx_seq=self.ctx.n_ctx_seq, n_batch=N_BATCH,
+                         type_k="f16", type_v="f16", flash_attn="auto", ngl=self.spec.ngl)
+        try:
+            store = KVStore(load.kv_dir, fp, self.spec.path, load.kv_cap_bytes)
+        except OSError as exc:  # an unusable folder only costs the cache
+            print(f"runner: kv cache off: {exc}", file=sys.stderr, flush=True)
+            return None
+        return Recall(store, self.ctx, load.kv_min_tokens)
 
     def ready(self) -> Ready:
         return Ready(pid=os.getpid(), n_parallel=self.n_parallel, n_ctx_seq=self.ctx.n_ctx_seq,
@@ -117,7 +138,15 @@ class Runner:
             stops = self.prompter.stops + cmd.request.stop
             tools = tool_plan(cmd.request, self.prompter.syntax)
             grammar = None if tools else grammar_for(cmd.request)
-            return Prepared(cmd.id, cmd.request, tokens, grammar, stops, tools)
+            restore = self.recall.prefetch(tokens, self.sched.slots) if self.recall else None
+            return Prepared(cmd.id, cmd.request, tokens, grammar, stops, tools, restore)
+        except RequestError as exc:
+            return Failed(id=cmd.id, status=exc.status, code=exc.code, param=exc.param,
+                          message=exc.message)
+
+    def prepare_embed(self, cmd: Embed) -> EmbedJob | Failed:
+        try:
+            return EmbedJob(cmd.id, embed_tokens(self.model, self.embed_limit, cmd.inputs))
         except RequestError as exc:
             return Failed(id=cmd.id, status=exc.status, code=exc.code, param=exc.param,
                           message=exc.message)
@@ -134,7 +163,11 @@ class Runner:
                     except ValidationError as exc:
                         print(f"runner: bad command ignored: {exc}", file=sys.stderr, flush=True)
                         continue
-                    items.append(self.prepare(cmd) if isinstance(cmd, Generate) else cmd)
+                    if isinstance(cmd, Generate):
+                        cmd = self.prepare(cmd)
+                    elif isinstance(cmd, Embed):
+                        cmd = self.prepare_embed(cmd)
+                    items.append(cmd)
                 inbox.put(items)
         finally:  # end of input or a broken pipe: the runner must not outlive its manager
             inbox.put([Shutdown()])
@@ -142,7 +175,7 @@ class Runner:
     # -- main thread -------------------------------------------------------------------------
     def serve(self, inbox: queue.SimpleQueue) -> None:
         while True:
-            items = list(inbox.get()) if not self.sched.busy else []
+            items = list(inbox.get()) if not (self.sched.busy or self.embeds) else []
             while True:
                 try:
                     items.extend(inbox.get_nowait())
@@ -151,8 +184,12 @@ class Runner:
             for item in items:
                 if isinstance(item, Shutdown):
                     self.out.flush()
+                    if self.recall is not None:  # conversations outlive the runner
+                        self.recall.save_all(self.sched.slots, timeout=SAVE_TIMEOUT)
                     return
                 self.handle(item)
+            if self.embeds:
+                self.embed_step()
             if self.sched.busy:
                 self.sched.step()
             self.out.flush()
@@ -164,20 +201,25 @@ class Runner:
             self.out.send(item)
         elif isinstance(item, Cancel):
             self.sched.cancel(item.id)
-        elif isinstance(item, Embed):
-            self.embed(item)
+        elif isinstance(item, EmbedJob):
+            self.embeds.append(item)
 
-    def embed(self, cmd: Embed) -> None:
+    def embed_step(self) -> None:
+        """One decode of waiting embedding inputs: the whole batch when nothing generates,
+        else ``prompt_chunk``-sized at least ``EMBED_STEP`` tokens (the streams wait for it)."""
+        busy = bool(self.sched.active)
         try:
             if self._embedder is None:
                 self._embedder = Embedder(self.model, self.spec.ctx_len, self.n_threads)
-            vectors, n = self._embedder.embed(cmd.inputs)
-            self.out.send(Embedded(id=cmd.id, vectors=vectors, prompt_tokens=n))
-        except RequestError as exc:
-            self.out.send(Failed(id=cmd.id, status=exc.status, code=exc.code, param=exc.param,
-                                 message=exc.message))
-        except RuntimeError as exc:
-            self.out.send(Failed(id=cmd.id, status=500, code="embedding_failed", message=str(exc)))
+            budget = max(EMBED_STEP, self.sched.prompt_chunk) if busy else N_BATCH * 4
+            for job in self._embedder.step(self.embeds, budget):
+                self.out.send(Embedded(id=job.id, vectors=job.vectors,
+                                       prompt_tokens=job.prompt_tokens))
+        except RuntimeError as exc:  # fail what was waiting, keep the runner
+            for job in self.embeds:
+                self.out.send(Failed(id=job.id, status=500, code="embedding_failed",
+                                     message=str(exc)))
+            self.embeds.clear()
 
 
 def main(argv: list[str] | None = None) -> int:

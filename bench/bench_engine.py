@@ -1,0 +1,249 @@
+"""Where a chat app feels the engine, against llama.cpp's ``llama-server`` in the same run.
+
+1. First token under load: 8 and 16 concurrent streams (greedy, ``--tokens`` each): worst and
+   median time to first token, aggregate tokens/s (engine and llama-server both with 16 slots).
+2. Embeddings: requests of 64 inputs, inputs/s (llama-server with ``--embeddings``).
+3. Resuming a ~3,000-token conversation after the model was unloaded: time to first token with
+   the engine's on-disk KV cache, against the engine re-processing it (cache off) and against
+   llama-server freshly started (it re-processes).
+
+Ratios are measured in the same run (the machine is shared: absolute figures are noisy).
+Usage: ``python bench/bench_engine.py --llama-server "$(python bench/build_llama_server.py)"``
+(about 3 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench_inference import NAMES, default_model
+from engine_http import HttpTarget, free_port, server_process
+from engine_stats import Run, Stream
+
+from jan.host.engine import create_service
+from jan.sdk.inference import ChatMessage, Delta, Done, GenerationRequest, LoadSpec
+
+SLOTS = 16
+
+
+def story(i: int, salt: str) -> str:
+    return f"Write a long story about a dragon named {NAMES[i % len(NAMES)]} who lives {salt}."
+
+
+def history(n_turns: int) -> list[dict[str, str]]:
+    """A long conversation (about 3,000 tokens for 28 turns with SmolLM2's tokenizer)."""
+    msgs = [{"role": "system", "content": "You are a helpful assistant for a ship's crew."}]
+    for t in range(n_turns):
+        msgs.append({"role": "user", "content": f"Day {t}: log the weather, the cargo and the "
+                     f"crew's mood in detail, and mention {NAMES[t % len(NAMES)]}."})
+        msgs.append({"role": "assistant", "content": (
+            f"Day {t} log. The sky was grey at dawn and cleared by noon; a westerly wind of "
+            f"force four carried us past the reefs. Cargo: {t + 3} crates of tea, {t * 2 + 5} "
+            f"barrels of salted fish and a chest of maps. {NAMES[t % len(NAMES)]} sang at the "
+            "helm while the others mended sails; spirits were high despite the rationing.")})
+    return msgs
+
+
+class EngineTarget:
+    def __init__(self, spec: LoadSpec, data: str | None = None, **settings: Any) -> None:
+        self.spec = spec
+        self.engine = create_service(settings=settings, data=data)
+        self.usage: Any = None
+
+    async def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Stream:
+        s = Stream()
+        req = GenerationRequest(messages=[ChatMessage(**m) for m in messages],
+                                max_tokens=max_tokens, temperature=0.0)
+        tokens = None
+        async for ev in self.engine.generate(self.spec, req):
+            if isinstance(ev, Delta):
+                s.on_text(ev.text)
+            elif isinstance(ev, Done):
+                tokens, self.usage = ev.usage.completion_tokens, ev.usage
+        return s.finish(tokens)
+
+
+class Server(HttpTarget):
+    async def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Stream:
+        # HttpTarget sends one user message; for whole conversations send them as they are.
+        body = {"model": self.model, "stream": True, "max_tokens": max_tokens,
+                "temperature": 0.0, "messages": messages}
+        s = Stream()
+        async with self.client.stream("POST", "/v1/chat/completions", json=body) as resp:
+            resp.raise_for_status()
+            async for line in resp.aiter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    for choice in json.loads(line[6:]).get("choices") or []:
+                        s.on_text((choice.get("delta") or {}).get("content") or "")
+        return s.finish(None)
+
+
+def llama_server(binary: str, model: str, threads: int, ctx: int, parallel: int,
+                 *extra: str) -> Any:
+    port = free_port()
+    cmd = [binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
+           "-tb", str(threads), "-c", str(ctx * parallel), "--parallel", str(parallel),
+           "--log-disable", *extra]
+    return server_process("llama-server", cmd, f"http://127.0.0.1:{port}", probe="/health")
+
+
+async def load_test(target: Any, n: int, tokens: int, salt: str) -> Run:
+    msgs = [[{"role": "user", "content": story(i, salt)}] for i in range(n)]
+    return Run(list(await asyncio.gather(*(target.stream(m, tokens) for m in msgs))))
+
+
+def line(name: str, run: Run) -> tuple[str, float, float, float]:
+    t = sorted(run.ttfts)
+    return name, max(t), statistics.median(t), run.tps
+
+
+async def concurrency(args: argparse.Namespace, threads: int) -> list[tuple]:
+    out = []
+    spec = LoadSpec(model_id="bench", path=args.model, ctx_len=512, n_parallel=SLOTS,
+                    cpu_threads=threads)
+    eng = EngineTarget(spec)
+    try:
+        await eng.engine.load(spec)
+        await load_test(eng, 8, 4, "w")  # warm-up round, not measured
+        for n in (8, 16):
+            out.append(line(f"engine {n} streams", await load_test(eng, n, args.tokens, "e")))
+    finally:
+        await eng.engine.close()
+    with llama_server(args.llama_server, args.model, threads, 512, SLOTS) as base:
+        srv = Server("llama-server", base, "bench")
+        await load_test(srv, 8, 4, "w")  # warm-up round, not measured
+        for n in (8, 16):
+            out.append(line(f"llama-server {n} streams",
+                            await load_test(srv, n, args.tokens, "e")))
+        await srv.close()
+    return out
+
+
+def texts(n: int) -> list[str]:
+    return [f"{NAMES[i % len(NAMES)]} keeps a lighthouse log number {i} about storms and ships."
+            for i in range(n)]
+
+
+async def embeddings(args: argparse.Namespace, threads: int) -> tuple[float, float]:
+    spec = LoadSpec(model_id="bench-embed", path=args.model, ctx_len=512, n_parallel=1,
+                    cpu_threads=threads)
+    eng = create_service(settings={})
+    try:
+        await eng.embed(spec, texts(4))
+        t0 = time.perf_counter()
+        for _ in range(args.embed_requests):
+            await eng.embed(spec, texts(64))
+        ours = 64 * args.embed_requests / (time.perf_counter() - t0)
+    finally:
+        await eng.close()
+    with llama_server(args.llama_server, args.model, threads, 512, 8, "--embeddings",
+                      "--pooling", "mean") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=300) as c:
+            (await c.post("/v1/embeddings", json={"input": texts(4)})).raise_for_status()
+            t0 = time.perf_counter()
+            for _ in range(args.embed_requests):
+                r = await c.post("/v1/embeddings", json={"input": texts(64)})
+                r.raise_for_status()
+                assert len(r.json()["data"]) == 64
+            theirs = 64 * args.embed_requests / (time.perf_counter() - t0)
+    return ours, theirs
+
+
+async def resume(args: argparse.Namespace, threads: int) -> dict[str, float]:
+    conv = history(args.turns)
+    first = conv + [{"role": "user", "content": "Summarise day 3."}]
+    later = first + [{"role": "assistant", "content": "Day 3 was calm."},
+                     {"role": "user", "content": "And what about day 5?"}]
+    spec = LoadSpec(model_id="bench-resume", path=args.model, ctx_len=4096, n_parallel=1,
+                    cpu_threads=threads)
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as data:
+        for name, settings in (("cache", {"data": data}), ("no cache", {"kv_cache_mb": 0})):
+            eng = EngineTarget(spec, **settings)
+            try:
+                await eng.stream(first, 8)  # the conversation so far, processed once
+                await eng.engine.unload(spec.model_id)  # keep-alive ran out (saved to disk)
+                await eng.engine.load(spec)
+                out[name] = (await eng.stream(later, 8)).ttft or float("nan")
+                print(f"resume TTFT, engine {name}: {out[name] * 1000:.0f} ms", file=sys.stderr)
+                out["prompt tokens"] = eng.usage.prompt_tokens
+                out[f"{name} cached"] = eng.usage.cached_tokens
+            finally:
+                await eng.engine.close()
+    with llama_server(args.llama_server, args.model, threads, 4096, 1) as base:
+        srv = Server("llama-server", base, "bench")
+        await srv.stream([{"role": "user", "content": "Hi"}], 2)  # warm, but a new process
+        out["llama-server"] = (await srv.stream(later, 8)).ttft or float("nan")
+        await srv.close()
+    return out
+
+
+async def bench(args: argparse.Namespace) -> None:
+    threads = args.threads or os.cpu_count() or 1
+    if "load" in args.parts:
+        await load_part(args, threads)
+    if "embed" in args.parts:
+        await embed_part(args, threads)
+    if "resume" in args.parts:
+        await resume_part(args, threads)
+
+
+async def load_part(args: argparse.Namespace, threads: int) -> None:
+    rows = await concurrency(args, threads)
+    print("| target | TTFT worst | TTFT median | tokens/s |\n|---|---|---|---|")
+    for name, worst, med, tps in rows:
+        print(f"| {name} | {worst * 1000:.0f} ms | {med * 1000:.0f} ms | {tps:.1f} |")
+    by = {name: (worst, med, tps) for name, worst, med, tps in rows}
+    for n in (8, 16):
+        e, s = by[f"engine {n} streams"], by[f"llama-server {n} streams"]
+        print(f"{n} streams, engine / llama-server: TTFT worst {e[0] / s[0]:.2f}x (target <= 1), "
+              f"median {e[1] / s[1]:.2f}x, throughput {e[2] / s[2]:.2f}x (target >= 1)")
+
+
+async def embed_part(args: argparse.Namespace, threads: int) -> None:
+    ours, theirs = await embeddings(args, threads)
+    print(f"\nembeddings, 64 inputs a request: engine {ours:.0f} inputs/s, llama-server "
+          f"{theirs:.0f} inputs/s: {ours / theirs:.2f}x (target >= 1.2)")
+
+
+async def resume_part(args: argparse.Namespace, threads: int) -> None:
+    r = await resume(args, threads)
+    print(f"\nresume a {args.turns}-turn conversation ({r['prompt tokens']:.0f} tokens, "
+          f"{r['cache cached']:.0f} cached) after an unload, TTFT: cache "
+          f"{r['cache'] * 1000:.0f} ms, re-processing {r['no cache'] * 1000:.0f} ms, "
+          f"llama-server {r['llama-server'] * 1000:.0f} ms: {r['cache'] / r['no cache']:.2f}x "
+          f"re-processing (target <= 0.2), {r['cache'] / r['llama-server']:.2f}x llama-server")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--llama-server", required=True, metavar="PATH",
+                   help="llama.cpp's llama-server (python bench/build_llama_server.py)")
+    p.add_argument("--model", default=None, help="GGUF file (default: SmolLM2-135M)")
+    p.add_argument("--tokens", type=int, default=32, help="tokens per stream")
+    p.add_argument("--turns", type=int, default=28, help="turns of the resumed conversation")
+    p.add_argument("--embed-requests", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--parts", default="load,embed,resume",
+                   help="comma-separated subset of load,embed,resume")
+    args = p.parse_args(argv)
+    args.parts = set(args.parts.split(","))
+    args.model = args.model or default_model()
+    if not Path(args.llama_server).is_file():
+        p.error(f"no llama-server at {args.llama_server}")
+    asyncio.run(bench(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
