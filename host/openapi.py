@@ -97,8 +97,8 @@ def _slug(path: str) -> str:
 def build_openapi(routes: list[RouteSpec]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
-    health = RouteSpec("/health", lambda r: None, ["GET"], "host")
-    for spec in [health, *routes]:
+    builtin = [RouteSpec(path, lambda r: None, ["GET"], "host") for path in ("/health", "/metrics")]
+    for spec in [*builtin, *routes]:
         path = _PARAM.sub(r"{\1}", spec.path)
         for method in spec.methods:
             if method in ("HEAD", "OPTIONS"):

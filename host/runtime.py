@@ -20,9 +20,9 @@ from .app import build_app
 from .config import Settings, allowed_hosts, load_settings, resolve_data_folder
 from .discovery import bundled_folder
 from .doctor import disk_report
-from .health import service_reports
 from .openapi import openapi_endpoint
 from .registry import HOST_PROVIDER, ExtensionHost
+from .reports import metrics_endpoint, service_reports
 
 log = logging.getLogger("jan.host")
 
@@ -49,6 +49,7 @@ class Jan:
         key = api_key or os.environ.get("JAN_API_KEY") or server.api_key
         self.api_key = key
         builtin = [Route("/health", self.health, methods=["GET"]),
+                   Route("/metrics", metrics_endpoint(self.host.services), methods=["GET"]),
                    Route("/openapi.json", openapi_endpoint(self.host), methods=["GET"])]
         self._app = build_app(self.host, builtin,
                               api_key=key, cors_origins=server.cors_origins,

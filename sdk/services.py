@@ -154,3 +154,12 @@ class ReportsHealth(Protocol):
     does. It is called on the event loop, so it must answer from memory, never block."""
 
     def health_report(self) -> HealthReport: ...
+
+
+@runtime_checkable
+class ReportsMetrics(Protocol):
+    """Any service provider may implement this; ``GET /metrics`` concatenates what every chosen
+    provider that does returns. Prometheus' text format (``# HELP``/``# TYPE`` lines, then
+    samples); answered from memory, never blocking."""
+
+    def metrics_text(self) -> str: ...

@@ -24,12 +24,12 @@ from jan.sdk.inference import (
     LoadSpec,
     ToolCallDelta,
 )
-from jan.sdk.services import INFERENCE, HealthReport, ModelEntry
+from jan.sdk.services import HealthReport, ModelEntry
 
 from . import cli
 from .client import ProviderClient
 from .config import load_providers
-from .metrics import metrics_route
+from .metrics import render
 
 
 class RemoteInference:
@@ -95,6 +95,10 @@ class RemoteInference:
             problems.append(f"engine '{pid}' ignored: {why}")
         return HealthReport(details=details, problems=problems)
 
+    def metrics_text(self) -> str:
+        """``jan.sdk.services.ReportsMetrics``: per-upstream counters for ``GET /metrics``."""
+        return render(self.describe())
+
     def describe(self) -> dict[str, Any]:
         return {pid: [u.describe() for u in c.fleet.upstreams] for pid, c in self.clients.items()}
 
@@ -131,12 +135,7 @@ class EngineOpenAIExtension(Extension):
 
     @hookimpl
     def register_routes(self, register: Any) -> None:
-        register("/metrics", metrics_route(self.service, self._local_engine), methods=["GET"])
         register("/v1/engines", self._engines, methods=["GET"])
-
-    def _local_engine(self) -> Any:
-        services = self.ctx.services
-        return services.get(INFERENCE) if services.providers(INFERENCE) else None
 
     async def _engines(self, request: Any) -> Any:
         from jan.sdk.http import json_response

@@ -1,10 +1,9 @@
-"""GET /metrics: per-upstream counts and first-byte latency in Prometheus' text format."""
+"""Per-upstream counts and first-byte latency in Prometheus' text format (``GET /metrics``,
+served by the host from every service that reports metrics)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from starlette.responses import PlainTextResponse
 
 
 def _label(value: str) -> str:
@@ -34,14 +33,3 @@ def render(describe: dict[str, list[dict[str, Any]]]) -> str:
             if u["mean_first_byte_ms"] is not None:
                 lines.append(f"jan_upstream_first_byte_ms_mean{lab} {u['mean_first_byte_ms']}")
     return "\n".join(lines) + "\n"
-
-
-def metrics_route(service: Any, local: Any = None) -> Any:
-    """``local()``: the host's inference service, whose own counters (tokens, KV cache) follow."""
-    async def metrics(request: Any) -> PlainTextResponse:
-        text = render(service.describe())
-        engine = local() if local is not None else None
-        if engine is not None and hasattr(engine, "metrics_text"):
-            text += engine.metrics_text()
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
-    return metrics
