@@ -59,6 +59,9 @@ class SandboxService(Protocol):
     def probe(self) -> Any:
         """The isolation this machine offers (a pydantic report, cached)."""
     def has_code(self, assistant_id: str) -> bool: ...
+    def status(self, assistant_id: str) -> dict[str, Any] | None:
+        """``{"level", "running", "last_error": {"code", "message", "at"} | None}`` for a
+        code assistant (answered from memory), ``None`` for one without ``index.py``."""
     async def run(self, assistant_id: str, *, thread_id: str, run_id: str,
                   model: str | None = None, data: dict[str, Any] | None = None,
                   timeout: float | None = None) -> SandboxResult:

@@ -51,6 +51,25 @@ async def test_a_runtime_error_shows_the_index_py_line(make_host, data_folder, c
     assert "KeyError: 'missing'" in log and "line 5" in log
 
 
+async def test_the_assistants_api_shows_a_code_assistants_sandbox_and_last_error(
+        make_host, data_folder):
+    """What the UI's assistants page shows: isolation level and the last failure."""
+    write_assistant(data_folder, "buggy", RUNTIME_ERROR)
+    async with make_host(settings=FAST) as jan, asgi_client(jan) as http:
+        before = (await http.get("/v1/assistants/buggy")).json()["jan_sandbox"]
+        assert before["last_error"] is None
+        run, _ = await run_text(client_for(http), "buggy", "go")
+        assert run.status == "failed"
+        after = (await http.get("/v1/assistants/buggy")).json()["jan_sandbox"]
+        listed = {a["id"]: a for a in (await http.get("/v1/assistants")).json()["data"]}
+    assert after["level"] in ("full", "partial", "basic", "off")
+    assert after["last_error"]["code"] == "handler_error"
+    assert after["last_error"]["message"].startswith("KeyError: 'missing'")
+    assert after["last_error"]["at"] > 0
+    assert listed["buggy"]["jan_sandbox"] == after
+    assert "jan_sandbox" not in listed["jan"]  # a plain assistant has no code
+
+
 PRINTER = """\
 import logging
 from jan.sdk.assistant import assistant, events

@@ -122,3 +122,33 @@ def test_file_citations_are_shown_as_sources_and_stay_inert(ui, server):
     assert page.locator("#messages img, #messages b").count() == 0
     assert page.evaluate("window.__xss") is None
     assert not axe_serious(page)
+
+
+def test_code_assistant_card_shows_sandbox_level_and_last_error(ui, server):
+    """A code assistant whose handler raises: after a failed run, the assistants page shows
+    its isolation level and the error (as text)."""
+    folder = server.folder / "assistants" / "broken-code"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "assistant.json").write_text(json.dumps({"id": "broken-code", "name": "Broken"}))
+    (folder / "index.py").write_text(
+        "from jan.sdk.assistant import assistant, events\n\n\n"
+        "@events.on(f'assistant:{assistant.id}')\n"
+        "def reply(event):\n"
+        "    raise ValueError('<b>no luck</b>')\n")
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        run = http.post("/threads/runs", json={
+            "assistant_id": "broken-code",
+            "thread": {"messages": [{"role": "user", "content": "go"}]}}).json()
+        assert "id" in run, run
+
+        def failed():
+            got = http.get(f"/threads/{run['thread_id']}/runs/{run['id']}").json()
+            return got["status"] == "failed"
+        wait_until(failed, what="the code assistant's run to fail")
+    page = ui().open("#/assistants")
+    badge = page.locator(".card[data-assistant=broken-code] [data-sandbox]")
+    badge.wait_for()
+    text = badge.inner_text()
+    assert "code · sandbox" in text and "not probed yet" not in text
+    assert "last error (handler_error): ValueError: <b>no luck</b>" in text
+    assert page.locator(".card[data-assistant=broken-code] b").count() == 0

@@ -19,6 +19,7 @@ from jan.sdk.openai_requests import (
     assistant_from_request,
 )
 from jan.sdk.openai_shapes import assistant_to_api, page_to_api
+from jan.sdk.services import SANDBOX
 from jan.sdk.storage import check_id
 
 from . import cli
@@ -45,6 +46,21 @@ class AssistantsExtension(Extension):
     def _assistants(self) -> Any:
         return self.ctx.services.get("assistants")
 
+    def _to_api(self, assistant: Any) -> dict[str, Any]:
+        """The OpenAI shape, plus ``jan_sandbox`` (isolation level, running, last error) for
+        an assistant that carries code, when the sandbox service is there."""
+        out = assistant_to_api(assistant)
+        services = self.ctx.services
+        if services.providers(SANDBOX):
+            try:
+                status = services.get(SANDBOX).status(assistant.id)
+            except Exception as exc:  # noqa: BLE001 - the assistant is still listed
+                self.ctx.log.warning("sandbox status of %s: %s", assistant.id, exc)
+                status = None
+            if status is not None:
+                out["jan_sandbox"] = status
+        return out
+
     @hookimpl
     def register_commands(self, register: Any) -> None:
         register("assistants logs", "Show what an assistant's code printed or logged (-f follows)",
@@ -65,18 +81,18 @@ class AssistantsExtension(Extension):
         assistant_id = check_id(body.id, what="id") if body.id else new_id("asst")
         store = self._assistants()
         created = await store.create(assistant_from_request(assistant_id, body))
-        return json_response(assistant_to_api(created))
+        return json_response(self._to_api(created))
 
     async def list(self, request: Request) -> Response:
         q = page_query(request)
         page = await self._assistants().list(limit=q.limit, order=q.order, after=q.after,
                                              before=q.before)
-        return json_response(page_to_api(page, assistant_to_api))
+        return json_response(page_to_api(page, self._to_api))
 
     async def retrieve(self, request: Request) -> Response:
         store = self._assistants()
         assistant = await store.get(request.path_params["assistant_id"])
-        return json_response(assistant_to_api(assistant))
+        return json_response(self._to_api(assistant))
 
     async def modify(self, request: Request) -> Response:
         body = await read_body(request, AssistantModifyRequest, optional=True)
@@ -85,7 +101,7 @@ class AssistantsExtension(Extension):
         changes = assistant_changes(body)
         assistant = await (store.update(assistant_id, changes) if changes
                            else store.get(assistant_id))
-        return json_response(assistant_to_api(assistant))
+        return json_response(self._to_api(assistant))
 
     async def delete(self, request: Request) -> Response:
         store = self._assistants()

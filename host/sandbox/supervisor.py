@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ class Supervisor:
         self._subs: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._report: IsolationReport | None = None
+        self._levels: dict[str, str] = {}  # isolation level of each assistant's last call
+        self._errors: dict[str, dict[str, Any]] = {}  # last failure, in memory
         self._probe_thread = threading.Thread(target=self._run_probe, daemon=True)
         self._probe_thread.start()
         self._closed = False
@@ -190,18 +193,40 @@ class Supervisor:
     async def _call(self, assistant_id: str, topic: str, data: Any, context: dict[str, Any],
                     timeout: float | None) -> tuple[Any, Worker]:
         async with self._lock(assistant_id):
-            worker = await self._worker(assistant_id)
+            try:
+                worker = await self._worker(assistant_id)
+            except SandboxError as exc:
+                self._failed(assistant_id, exc)
+                raise
             try:
                 value = await worker.call(topic, data, context, timeout or self.settings.timeout)
             except SandboxError as exc:
                 # The author's traceback (index.py lines) in the server log too, rate-limited.
                 worker.host_log(logging.WARNING, "assistant %s failed on %s: %s",
                                 assistant_id, topic, exc.message)
+                self._failed(assistant_id, exc)
                 raise
             finally:
                 if self._workers.get(assistant_id) is worker and not worker.alive:
                     self._workers.pop(assistant_id, None)
+            self._levels[assistant_id] = level_of(self.active_layers(worker), self.settings.mode)
             return value, worker
+
+    def _failed(self, assistant_id: str, exc: SandboxError) -> None:
+        self._errors[assistant_id] = {"code": exc.code, "message": exc.message,
+                                      "at": int(time.time())}
+
+    def status(self, assistant_id: str) -> dict[str, Any] | None:
+        """A code assistant's isolation level (its last call's, else what this machine
+        offers once probed) and its last error since the server started; ``None`` for an
+        assistant without ``index.py``. Answers from memory and one file check."""
+        if not self.has_code(assistant_id):
+            return None
+        level = self._levels.get(assistant_id) or (
+            self._report.level if self._report is not None else None)
+        worker = self._workers.get(assistant_id)
+        return {"level": level, "running": bool(worker and worker.alive),
+                "last_error": self._errors.get(assistant_id)}
 
     async def run(self, assistant_id: str, *, thread_id: str, run_id: str,
                   model: str | None = None, data: dict[str, Any] | None = None,

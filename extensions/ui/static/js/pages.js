@@ -4,14 +4,17 @@ import { $, h, toast } from "./dom.js";
 import { state, emit } from "./state.js";
 
 function assistantCard(a) {
-  const meta = a.metadata || {};
-  const code = meta.jan_code === "true" || meta.code === "true" || meta.sandbox;
+  // jan_sandbox: only on assistants with code (index.py), from the sandbox service.
+  const sandbox = a.jan_sandbox;
+  const failed = sandbox?.last_error;
   return h("div", { class: "card", "data-assistant": a.id },
     h("h3", {}, a.name || a.id),
     h("div", { class: "small muted" }, `${a.id} · model ${a.model || "*"}`),
     h("p", { class: "small" }, (a.instructions || "").slice(0, 160)),
-    code ? h("div", { class: "small" }, h("span", { class: "badge" }, `code · sandbox ${meta.sandbox || "?"}`),
-      meta.last_error ? h("span", { class: "badge bad" }, `last error: ${meta.last_error}`) : null) : null,
+    sandbox ? h("div", { class: "small", "data-sandbox": sandbox.level || "unknown" },
+      h("span", { class: "badge" }, `code · sandbox ${sandbox.level || "not probed yet"}`),
+      failed ? h("span", { class: "badge bad", title: new Date(failed.at * 1000).toLocaleString() },
+        `last error (${failed.code}): ${failed.message}`) : null) : null,
     h("div", { class: "acts" }, h("button", { type: "button", onclick: () => edit(a), "aria-label": `Edit ${a.name || a.id}` }, "Edit")));
 }
 
