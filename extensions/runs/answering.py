@@ -108,16 +108,15 @@ class Answering:
                 await self._step(run, tools.step(run, "message_creation",
                                                  {"message_id": msg_id}, "completed"))
                 return
-            if on_server and {c.name for c in calls} <= {t.function.name for t in on_server}:
-                refused = budget.refusal(len(calls))
-                if refused is not None:  # the calls are not kept: none of them ran
-                    if text:
-                        await self._finish(run, msg_id, text, {})
-                    raise RunIncomplete(*refused)
-                outputs = await self._server_calls(run, msg_id, text, calls)
-                budget.used += len(calls)
-            else:
-                outputs = await self._call_tools(run, msg_id, text, calls)
+            server_names = {t.function.name for t in on_server}
+            n_server = sum(c.name in server_names for c in calls)
+            refused = budget.refusal(n_server) if n_server else None
+            if refused is not None:  # the calls are not kept: none of them ran
+                if text:
+                    await self._finish(run, msg_id, text, {})
+                raise RunIncomplete(*refused)
+            outputs = await self._call_tools(run, msg_id, text, calls, server_names)
+            budget.used += n_server
             gen.messages = [*(gen.messages or []), ChatMessage(
                 role="assistant", content=text or None, tool_calls=calls)]
             gen.messages += [ChatMessage(role="tool", tool_call_id=c.id, name=c.name,

@@ -57,26 +57,25 @@ class ToolRounds:
         if queue is not None:  # a stream ends at requires_action, as OpenAI's does
             queue.put_nowait(END)
 
-    async def _call_tools(self, run: Run, msg_id: str, text: str, calls: list[ToolCall]
-                          ) -> dict[str, str]:
-        """Client tools: pause in requires_action until ``submit_tool_outputs``."""
+    async def _call_tools(self, run: Run, msg_id: str, text: str, calls: list[ToolCall],
+                          on_server: set[str]) -> dict[str, str]:
+        """One round: calls to server tools (names in ``on_server``) run here, after approval
+        (see server_tools); the others pause the run in requires_action until
+        ``submit_tool_outputs``. A round may hold both: server calls first, then the client's."""
         step = await self._open_round(run, msg_id, text, calls)
-        waiting = self.waits.expect(run.id, calls)
-        await self._requires_action(run, calls)
-        outputs = await waiting
-        await self._close_round(run, msg_id, calls, outputs, step)
-        await self._set(run, "in_progress", required_action=None)
-        return outputs
+        server = [c for c in calls if c.name in on_server]
+        client = [c for c in calls if c.name not in on_server]
+        outputs: dict[str, str] = {}
+        if server:
+            async def pause(approvals: list[dict[str, Any]]) -> None:
+                await self._requires_action(run, server, jan_tool_approvals=approvals)
 
-    async def _server_calls(self, run: Run, msg_id: str, text: str, calls: list[ToolCall]
-                            ) -> dict[str, str]:
-        """Server tools run here (after approval, see server_tools); kept like client calls."""
-        step = await self._open_round(run, msg_id, text, calls)
-
-        async def pause(approvals: list[dict[str, Any]]) -> None:
-            await self._requires_action(run, calls, jan_tool_approvals=approvals)
-
-        outputs = await server_tools.run_calls(self.svc("tools"), calls, run.thread_id, pause)
+            outputs.update(await server_tools.run_calls(self.svc("tools"), server,
+                                                        run.thread_id, pause))
+        if client:
+            waiting = self.waits.expect(run.id, client)
+            await self._requires_action(run, client)
+            outputs.update(await waiting)
         await self._close_round(run, msg_id, calls, outputs, step)
         if run.status == "requires_action":
             await self._set(run, "in_progress", required_action=None)
