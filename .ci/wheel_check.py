@@ -109,6 +109,9 @@ def main() -> int:
             "extensions": {"threads-postgresql": {"dsn": dsn}}}))
         subprocess.run([str(BIN / "jan"), "--data-folder", str(data), "assistants", "new",
                         "Echo", "--id", "echo", "--code"], check=True)
+        # SmolLM2 samples: unbounded, a rambling reply can outlast the sandbox's 60 s limit.
+        manifest = data / "assistants" / "echo" / "assistant.json"
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "max_tokens": 32}))
         server = subprocess.Popen([str(BIN / "jan"), "serve", "--data-folder", str(data),
                                    "--port", str(port)])
         try:
