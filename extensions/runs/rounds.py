@@ -77,7 +77,9 @@ class ToolRounds:
             await self._requires_action(run, client)
             outputs.update(await waiting)
         await self._close_round(run, msg_id, calls, outputs, step)
-        if run.status == "requires_action":
+        # Answered: back to in_progress (submit_tool_outputs left the run "queued"; a decided
+        # approval left it in requires_action).
+        if client or run.status == "requires_action":
             await self._set(run, "in_progress", required_action=None)
         return outputs
 
