@@ -13,6 +13,7 @@ import sys
 
 import pytest
 from sandbox_fixtures import asgi_client, client_for, run_text, write_assistant, write_model
+from waiting import eventually
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -129,11 +130,10 @@ async def test_cancel_stops_the_worker_and_the_next_run_works(api):
     client, _ = api
     thread = await client.beta.threads.create(messages=[{"role": "user", "content": "slow"}])
     run = await client.beta.threads.runs.create(thread_id=thread.id, assistant_id="echo")
-    for _ in range(100):
-        if (await client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
-                ).status == "in_progress":
-            break
-        await asyncio.sleep(0.02)
+    async def started():
+        return (await client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+                ).status == "in_progress"
+    await eventually(started, timeout=30, what="the slow run to start")
     cancelled = await client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
     assert cancelled.status == "cancelled" and cancelled.cancelled_at
     again, text = await run_text(client, "echo", "quick", thread_id=thread.id)
