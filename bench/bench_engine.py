@@ -27,11 +27,11 @@ from typing import Any
 
 import httpx
 from bench_inference import NAMES, default_model
-from engine_http import HttpTarget, free_port, server_process
-from engine_stats import Run, Stream
+from engine_http import HttpTarget, llama_server
+from engine_stats import Run, Stream, timed
 
 from jan.host.engine import create_service
-from jan.sdk.inference import ChatMessage, Delta, Done, GenerationRequest, LoadSpec
+from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec
 
 SLOTS = 16
 
@@ -61,16 +61,10 @@ class EngineTarget:
         self.usage: Any = None
 
     async def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Stream:
-        s = Stream()
         req = GenerationRequest(messages=[ChatMessage(**m) for m in messages],
                                 max_tokens=max_tokens, temperature=0.0)
-        tokens = None
-        async for ev in self.engine.generate(self.spec, req):
-            if isinstance(ev, Delta):
-                s.on_text(ev.text)
-            elif isinstance(ev, Done):
-                tokens, self.usage = ev.usage.completion_tokens, ev.usage
-        return s.finish(tokens)
+        s, self.usage = await timed(self.engine.generate(self.spec, req))
+        return s
 
 
 class Server(HttpTarget):
@@ -86,15 +80,6 @@ class Server(HttpTarget):
                     for choice in json.loads(line[6:]).get("choices") or []:
                         s.on_text((choice.get("delta") or {}).get("content") or "")
         return s.finish(None)
-
-
-def llama_server(binary: str, model: str, threads: int, ctx: int, parallel: int,
-                 *extra: str) -> Any:
-    port = free_port()
-    cmd = [binary, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
-           "-tb", str(threads), "-c", str(ctx * parallel), "--parallel", str(parallel),
-           "--log-disable", *extra]
-    return server_process("llama-server", cmd, f"http://127.0.0.1:{port}", probe="/health")
 
 
 async def load_test(target: Any, n: int, tokens: int, salt: str) -> Run:
@@ -146,8 +131,8 @@ async def embeddings(args: argparse.Namespace, threads: int) -> tuple[float, flo
         ours = 64 * args.embed_requests / (time.perf_counter() - t0)
     finally:
         await eng.close()
-    with llama_server(args.llama_server, args.model, threads, 512, 8, "--embeddings",
-                      "--pooling", "mean") as base:
+    with llama_server(args.llama_server, args.model, threads, 512, 8,
+                      ("--embeddings", "--pooling", "mean")) as base:
         async with httpx.AsyncClient(base_url=base, timeout=300) as c:
             (await c.post("/v1/embeddings", json={"input": texts(4)})).raise_for_status()
             t0 = time.perf_counter()

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from engine_http import HttpTarget, llama_cpp_server, llama_server
-from engine_stats import Row, Run, Stream, table
+from engine_stats import Row, Run, Stream, table, timed
 
 from jan.host.engine import create_service
-from jan.sdk.inference import ChatMessage, Delta, Done, GenerationRequest, LoadSpec
+from jan.sdk.inference import ChatMessage, GenerationRequest, LoadSpec
 
 NAMES = ["Ada", "Borik", "Cyra", "Dmitri", "Elowen", "Farid", "Gisla", "Hiro", "Ines", "Jun",
          "Kael", "Lior", "Mina", "Nox", "Oona", "Pim", "Quill", "Rhea", "Sami", "Tove"]
@@ -70,16 +70,9 @@ class Engine:
                              cpu_threads=threads)
 
     async def stream(self, prompt: str, max_tokens: int) -> Stream:
-        s = Stream()
         req = GenerationRequest(messages=[ChatMessage(role="user", content=prompt)],
                                 max_tokens=max_tokens, temperature=0.0)
-        tokens = None
-        async for ev in self.engine.generate(self.spec, req):
-            if isinstance(ev, Delta):
-                s.on_text(ev.text)
-            elif isinstance(ev, Done):
-                tokens = ev.usage.completion_tokens
-        return s.finish(tokens)
+        return (await timed(self.engine.generate(self.spec, req)))[0]
 
 
 async def concurrent(target: Any, texts: list[str], max_tokens: int) -> Run:

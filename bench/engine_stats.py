@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
+
+from jan.sdk.inference import Delta, Done
 
 
 @dataclass
@@ -101,3 +105,15 @@ def table(rows: list[Row], baseline: str) -> str:
                    f"{r.ttft_median * 1000:.0f} ms | {r.ttft_worst * 1000:.0f} ms | {r.failed} | "
                    f"{ratio} |")
     return "\n".join(out)
+
+
+async def timed(events: AsyncIterator[Any]) -> tuple[Stream, Any]:
+    """Time an engine's generation events (``Delta``/``Done``); the stream and its usage."""
+    s = Stream()
+    usage = None
+    async for ev in events:
+        if isinstance(ev, Delta):
+            s.on_text(ev.text)
+        elif isinstance(ev, Done):
+            usage = ev.usage
+    return s.finish(usage.completion_tokens if usage else None), usage

@@ -6,6 +6,7 @@ import pytest
 
 from jan.host.engine import EngineSettings, create_service
 from jan.host.engine.batch import common_prefix
+from jan.host.engine.budget import StepBudget
 from jan.host.engine.prompts import _chatml, _jan_template
 from jan.host.engine.protocol import COMMAND, EVENT, Failed, Generate, TokenText, encode
 from jan.host.engine.textout import TextOut
@@ -113,3 +114,19 @@ def test_line_reader_batches_what_arrived_together() -> None:
         os.close(r)
         if w >= 0:
             os.close(w)
+
+
+def test_step_budget_follows_measured_decode_cost() -> None:
+    budget = StepBudget(initial=64, step_ms=200.0, n_batch=512)
+    assert budget.prompt_tokens(generating=False) == 512  # nobody waits: whole batches
+    assert budget.prompt_tokens(generating=True) == 64  # nothing measured yet
+    budget.measured(tokens=8, seconds=1.0)  # too small a step to say anything
+    assert budget.prompt_tokens(generating=True) == 64
+    budget.measured(tokens=100, seconds=0.5)  # 5 ms a token: 200 ms hold 40
+    assert budget.prompt_tokens(generating=True) == 40
+    for _ in range(50):
+        budget.measured(tokens=400, seconds=0.04)  # a fast machine: capped by the batch
+    assert budget.prompt_tokens(generating=True) == 512
+    slow = StepBudget(initial=64, step_ms=200.0, n_batch=512)
+    slow.measured(tokens=50, seconds=5.0)  # 100 ms a token: prompts still progress
+    assert slow.prompt_tokens(generating=True) == 16

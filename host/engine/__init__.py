@@ -8,8 +8,12 @@
   models are unloaded to make room (estimate: file size x 1.2 + 64 MiB, then measured RSS).
 - ``queue_size`` (default 64): requests that may wait per model beyond its ``n_parallel``
   running ones; beyond that ``Overloaded`` (503 + Retry-After).
-- ``prompt_chunk`` (default 64): prompt tokens processed per step while other sequences are
-  generating, so a long prompt never stalls the other streams for long.
+- ``step_ms`` (default 200): while sequences generate, a step holds about this much decode
+  time of prompt tokens (the cost per token is measured as steps run), so a long prompt never
+  stalls the other streams for long; ``prompt_chunk`` (default 64) tokens until it is measured.
+- ``share_min_tokens`` (default 16; 0 = off): a prompt start at least this long that another
+  sequence holds (a shared system prompt, an assistant's instructions) is copied from it
+  instead of being processed again.
 - ``load_timeout`` (seconds, default 120) and ``retry_after`` (seconds, default 2).
 - ``kv_cache_mb`` (default 2048; 0 = off): cap of the on-disk KV state cache in
   ``<data>/cache/kv`` (needs ``data``): a conversation whose slot was taken, or whose model was

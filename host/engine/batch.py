@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 
 from jan.sdk.inference import GenerationRequest, Usage
 
+from .budget import StepBudget
 from .kvstore import common_prefix
 from .native import Context, Model
+from .prefixes import Share, copy_prefix, find_share
 from .prompts import RequestError
 from .protocol import Failed, Finished, TokenText, ToolCallPiece
 from .recall import Recall, Restore
@@ -61,6 +63,7 @@ class Seq:
     n_gen: int = 0
     next_tok: int | None = None
     parser: ToolCallParser | None = None
+    share: Share | None = None  # a prompt prefix to copy from another sequence first
 
 
 @dataclass
@@ -74,9 +77,11 @@ class Work:
 
 class Scheduler:
     def __init__(self, model: Model, ctx: Context, n_parallel: int, prompt_chunk: int,
-                 emit: Callable[[object], None], recall: Recall | None = None) -> None:
+                 emit: Callable[[object], None], recall: Recall | None = None, *,
+                 step_ms: float = 0.0, share_min: int = 0) -> None:
         self.model, self.ctx, self.emit, self.recall = model, ctx, emit, recall
-        self.prompt_chunk = max(1, prompt_chunk)
+        self.budget = StepBudget(max(1, prompt_chunk), step_ms, ctx.n_batch)
+        self.share_min = share_min
         self.slots = [Slot(seq=i) for i in range(n_parallel)]
         self.pending: deque[Prepared] = deque()
         self.active: dict[int, Seq] = {}  # insertion order = admission order
@@ -130,9 +135,13 @@ class Scheduler:
             keep = 0
         slot.cached = slot.cached[:keep]
         slot.busy = True
-        self.active[p.id] = Seq(p=p, slot=slot, sampler=sampler, out=TextOut(p.stops),
-                                fed=keep, n_cached=keep, n_restored=min(restored, keep),
-                                parser=ToolCallParser(tools.syntax) if tools else None)
+        seq = Seq(p=p, slot=slot, sampler=sampler, out=TextOut(p.stops), fed=keep,
+                  n_cached=keep, n_restored=min(restored, keep),
+                  parser=ToolCallParser(tools.syntax) if tools else None)
+        active = list(self.active.values())
+        seq.share = find_share(self.slots, active, {s.slot.seq: s.p.tokens for s in active},
+                               slot, p.tokens, keep, self.share_min)
+        self.active[p.id] = seq
 
     # -- the step ----------------------------------------------------------------------------
     def step(self) -> None:
@@ -156,17 +165,39 @@ class Scheduler:
             if seq.next_tok is not None:
                 work.append(Work(seq, [seq.next_tok], len(seq.slot.cached), True))
                 seq.next_tok = None
-        # While others generate, cap prompt tokens per step so their next token comes soon.
-        budget = self.prompt_chunk if work else self.ctx.n_batch
-        budget = min(budget, self.ctx.n_batch - len(work))
-        for seq in self.active.values():
+        # While others generate, a step's prompt tokens are capped (measured: about step_ms
+        # of work) so their next token comes soon; otherwise the whole batch is for prompts.
+        budget = self.budget.prompt_tokens(generating=bool(work)) - len(work)
+        feeding = [s for s in self.active.values()
+                   if s.fed < len(s.p.tokens) and self._take_share(s)]
+        # First every prompt that fits whole (oldest first): each gets its first token in this
+        # step, so short prompts are not stuck behind a long one; then chunks, oldest first.
+        whole = [s for s in feeding if len(s.p.tokens) - s.fed <= budget]
+        for seq in whole + [s for s in feeding if s not in whole]:
             left = len(seq.p.tokens) - seq.fed
-            if left <= 0 or budget <= 0:
-                continue
+            if budget <= 0:
+                break
             take = seq.p.tokens[seq.fed: seq.fed + min(left, budget)]
-            work.append(Work(seq, take, seq.fed, seq.fed + len(take) == len(seq.p.tokens)))
+            work.append(Work(seq, take, seq.fed, len(take) == left))
             budget -= len(take)
         return work
+
+    def _take_share(self, seq: Seq) -> bool:
+        """Copy a shared prefix into ``seq`` before its prompt is fed; False while the source
+        is still decoding that prefix (it started earlier: wait one step instead of repeating
+        its work)."""
+        share = seq.share
+        if share is None:
+            return True
+        feeder = share.feeder
+        if (feeder is not None and feeder.fed < share.tokens and feeder.slot is share.source
+                and self.active.get(feeder.p.id) is feeder):
+            return False
+        seq.share = None
+        n = copy_prefix(self.ctx, share, seq.slot, seq.p.tokens)
+        if n > seq.fed:
+            seq.fed = seq.n_cached = n
+        return True
 
     def _run(self, work: list[Work]) -> None:
         ctx = self.ctx
@@ -175,7 +206,9 @@ class Scheduler:
         # (a permuted order cost 26-29 ms per 4-sequence step instead of 19-22 here).
         for w in sorted(work, key=lambda w: w.seq.slot.seq):
             w.idx = ctx.add_many(w.tokens, w.pos0, w.seq.slot.seq, w.logits)
+        t0 = time.perf_counter()
         rc = ctx.decode()
+        self.budget.measured(ctx.n_in_batch, time.perf_counter() - t0)
         if rc != 0:
             self._decode_failed(work, rc)
             return

@@ -17,7 +17,11 @@ class EngineSettings(BaseModel):
     queue_size: int = Field(64, ge=0, description="requests that may wait per model beyond "
                             "its n_parallel running ones")
     prompt_chunk: int = Field(64, ge=1, description="prompt tokens per step while other "
-                              "sequences generate")
+                              "sequences generate, until step_ms can be measured")
+    step_ms: float = Field(200.0, ge=0, description="while sequences generate, prompt tokens "
+                           "per step are about this much decode time (0: prompt_chunk always)")
+    share_min_tokens: int = Field(16, ge=0, description="a prompt prefix at least this long "
+                                  "held by another sequence is copied, not processed; 0: off")
     load_timeout: float = Field(120.0, gt=0, description="seconds a model may take to load")
     retry_after: int = Field(2, ge=1, description="Retry-After seconds when overloaded")
     kv_cache_mb: int = Field(2048, ge=0, description="cap of the on-disk KV state cache "

@@ -205,7 +205,7 @@ class EngineManager:
             await self._make_room(slot)
             runner = RunnerProcess(slot.spec, prompt_chunk=self.settings.prompt_chunk,
                                    log=self.log, on_crash=lambda r: self._on_crash(slot, r),
-                                   options=self._kv_options())
+                                   options=self._load_options())
             t0 = time.monotonic()
             await runner.start(self.settings.load_timeout)
             slot.runner = runner
@@ -273,11 +273,14 @@ class EngineManager:
                 elif slot.runner is None and slot.idle and not slot.start_lock.locked():
                     self._models.pop(key, None)  # a load that failed: nothing to keep
 
-    def _kv_options(self) -> dict[str, Any]:
-        if self.kv_dir is None:
-            return {}
-        return {"kv_dir": str(self.kv_dir), "kv_cap_bytes": self.settings.kv_cache_mb * 2**20,
-                "kv_min_tokens": self.settings.kv_cache_min_tokens}
+    def _load_options(self) -> dict[str, Any]:
+        """``Load`` fields from the settings (the KV cache's only with a data folder)."""
+        opts: dict[str, Any] = {"step_ms": self.settings.step_ms,
+                                "share_min_tokens": self.settings.share_min_tokens}
+        if self.kv_dir is not None:
+            opts.update(kv_dir=str(self.kv_dir), kv_cap_bytes=self.settings.kv_cache_mb * 2**20,
+                        kv_min_tokens=self.settings.kv_cache_min_tokens)
+        return opts
 
     def _describe(self, slot: ModelSlot) -> LoadedModel:
         r = slot.runner

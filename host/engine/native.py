@@ -177,6 +177,11 @@ class Context:
     def seq_rm(self, seq: int, p0: int, p1: int = -1) -> bool:
         return bool(L.llama_memory_seq_rm(self.mem, seq, p0, p1))
 
+    def seq_cp(self, src: int, dst: int) -> None:
+        """Make ``dst`` hold all of ``src``'s cells. Across streams llama.cpp only copies whole
+        sequences (a partial range aborts the process): trim ``dst`` afterwards."""
+        L.llama_memory_seq_cp(self.mem, src, dst, -1, -1)
+
     def seq_state(self, seq: int) -> bytes:
         """A copy of one sequence's KV state (``llama_state_seq_get_data``); b"" on failure."""
         size = L.llama_state_seq_get_size(self.ptr, seq)

@@ -38,7 +38,7 @@ class RunnerProcess:
                  on_crash: Callable[[RunnerProcess], None] | None = None,
                  options: dict[str, Any] | None = None) -> None:
         self.spec, self.prompt_chunk, self.log = spec, prompt_chunk, log
-        self.options = options or {}  # more ``Load`` fields (the KV cache's)
+        self.options = options or {}  # more ``Load`` fields (step budget, sharing, KV cache)
         self.on_crash = on_crash
         self.proc: asyncio.subprocess.Process | None = None
         self.info: Ready | None = None

@@ -21,7 +21,9 @@ MAX_LINE = 64 * 1024 * 1024  # an oversized line is a protocol error, not a memo
 class Load(BaseModel):
     type: Literal["load"] = "load"
     spec: LoadSpec
-    prompt_chunk: int = 64
+    prompt_chunk: int = 64  # the step budget until decode times are measured
+    step_ms: float = 200.0
+    share_min_tokens: int = 16  # 0: no prefix sharing between sequences
     kv_dir: str | None = None  # the on-disk KV state cache (None: off)
     kv_cap_bytes: int = 0
     kv_min_tokens: int = 128

@@ -105,7 +105,7 @@ class Runner:
         self.prompter = Prompter(self.model, spec)
         self.recall = self._recall(load)
         self.sched = Scheduler(self.model, self.ctx, self.n_parallel, load.prompt_chunk, out.send,
-                               self.recall)
+                               self.recall, step_ms=load.step_ms, share_min=load.share_min_tokens)
         self._embedder: Embedder | None = None
         self.embed_limit = embed_limit(self.model, spec.ctx_len)
         self.embeds: deque[EmbedJob] = deque()
@@ -206,12 +206,13 @@ class Runner:
 
     def embed_step(self) -> None:
         """One decode of waiting embedding inputs: the whole batch when nothing generates,
-        else ``prompt_chunk``-sized at least ``EMBED_STEP`` tokens (the streams wait for it)."""
+        else a step's prompt budget, at least ``EMBED_STEP`` tokens (the streams wait for it)."""
         busy = bool(self.sched.active)
         try:
             if self._embedder is None:
                 self._embedder = Embedder(self.model, self.spec.ctx_len, self.n_threads)
-            budget = max(EMBED_STEP, self.sched.prompt_chunk) if busy else N_BATCH * 4
+            budget = (max(EMBED_STEP, self.sched.budget.prompt_tokens(generating=True)) if busy
+                      else N_BATCH * 4)
             for job in self._embedder.step(self.embeds, budget):
                 self.out.send(Embedded(id=job.id, vectors=job.vectors,
                                        prompt_tokens=job.prompt_tokens))
