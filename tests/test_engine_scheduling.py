@@ -30,12 +30,14 @@ async def test_a_shared_system_prompt_is_processed_once(smollm_path) -> None:
     async with engine_for() as engine:
         await engine.load(spec)
         together = await asyncio.gather(*(collect(engine, spec, question(q)) for q in QUESTIONS))
+        metrics = engine.metrics_text()
     # The same text as each request alone (without sharing, a prompt decoded beside others
     # can differ in the last bits of its KV values, and greedy output with them).
     assert [text for text, _ in together] == alone
     # Arriving together, the first request decodes the system prompt; the others copy it.
     cached = sorted(done.usage.cached_tokens for _, done in together)
     assert cached[0] == 0 and all(c >= 60 for c in cached[1:]), cached
+    assert f'jan_engine_shared_tokens_total{{model="smollm2"}} {sum(cached)}' in metrics
 
 
 async def test_a_short_prompt_is_not_stuck_behind_a_long_one(smollm_path) -> None:

@@ -60,6 +60,7 @@ class Seq:
     fed: int  # prompt tokens in the KV cache
     n_cached: int
     n_restored: int = 0
+    n_shared: int = 0
     n_gen: int = 0
     next_tok: int | None = None
     parser: ToolCallParser | None = None
@@ -196,7 +197,8 @@ class Scheduler:
         seq.share = None
         n = copy_prefix(self.ctx, share, seq.slot, seq.p.tokens)
         if n > seq.fed:
-            seq.fed = seq.n_cached = n
+            seq.fed = seq.n_cached = seq.n_shared = n
+            seq.n_restored = 0  # the copy replaced whatever the slot held
         return True
 
     def _run(self, work: list[Work]) -> None:
@@ -268,7 +270,7 @@ class Scheduler:
                       total_tokens=n_prompt + seq.n_gen, cached_tokens=seq.n_cached)
         self._release(seq)
         self.emit(Finished(id=seq.p.id, finish_reason=reason, usage=usage,
-                           restored_tokens=seq.n_restored))
+                           restored_tokens=seq.n_restored, shared_tokens=seq.n_shared))
 
     def _emit_text(self, seq: Seq, text: str, last: bool = False) -> None:
         """Text goes out as is, or through the tool-call parser when the request has tools."""

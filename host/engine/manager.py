@@ -109,6 +109,7 @@ class EngineManager:
                     u = ev.usage
                     self.stats.finished(spec.model_id, prompt=u.prompt_tokens,
                                         cached=u.cached_tokens, restored=ev.restored_tokens,
+                                        shared=ev.shared_tokens,
                                         completion=u.completion_tokens)
                     yield Done(finish_reason=ev.finish_reason, usage=ev.usage)
                     return

@@ -92,6 +92,7 @@ class Finished(BaseModel):
     finish_reason: Literal["stop", "length", "tool_calls"]
     usage: Usage
     restored_tokens: int = 0  # of usage.cached_tokens, how many came from the on-disk cache
+    shared_tokens: int = 0  # ... and how many were copied from another sequence
 
 
 class Failed(BaseModel):

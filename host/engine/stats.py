@@ -1,8 +1,8 @@
 """Counters of the local engine, rendered in Prometheus' text format for ``GET /metrics``.
 
 Per model: requests finished, prompt tokens, prompt tokens served from the KV cache (the slot's
-own or restored from disk), of those restored from disk, and generated tokens; plus the size of
-the on-disk KV cache.
+own, restored from disk or copied from another sequence), of those restored from disk, of those
+copied, and generated tokens; plus the size of the on-disk KV cache.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ COUNTERS = {
     "prompt_tokens": "Prompt tokens of finished requests.",
     "cached_tokens": "Prompt tokens reused from the KV cache instead of processed.",
     "restored_tokens": "Of the cached tokens, those restored from the on-disk KV cache.",
+    "shared_tokens": "Of the cached tokens, those copied from another sequence's prefix.",
     "completion_tokens": "Tokens generated.",
 }
 
@@ -29,12 +30,13 @@ class EngineStats:
         self.by_model: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
 
     def finished(self, model_id: str, *, prompt: int, cached: int, restored: int,
-                 completion: int) -> None:
+                 shared: int, completion: int) -> None:
         c = self.by_model[model_id]
         c["requests"] += 1
         c["prompt_tokens"] += prompt
         c["cached_tokens"] += cached
         c["restored_tokens"] += restored
+        c["shared_tokens"] += shared
         c["completion_tokens"] += completion
 
     def kv_cache_bytes(self) -> int:
