@@ -179,7 +179,7 @@ def test_scaffold_matches_the_readme_example(data_folder):
     assert "events.emit" not in code  # publishing the answers is opt-in
     manifest = json.loads((folder / "assistant.json").read_text())
     assert manifest["instructions"] == "Answer like Shakespeare."
-    assert manifest["max_tokens"] == 256  # a sampled reply ends well inside the 60 s limit
+    assert manifest["max_tokens"] == 128  # a sampled reply ends well inside the 60 s limit
 
 
 async def test_logs_and_rm_commands(make_host, data_folder):

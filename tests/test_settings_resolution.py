@@ -106,4 +106,4 @@ async def test_the_scaffolded_code_assistant_caps_its_replies(make_host, data_fo
     assert run.status == "completed", run.last_error
     assert text == "recorded"
     (request,) = engine.requests
-    assert request.max_tokens == 256
+    assert request.max_tokens == 128
