@@ -3,6 +3,7 @@ and the ``jan assistants new|logs|rm`` commands, through the real API and the re
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import re
@@ -176,7 +177,9 @@ def test_scaffold_matches_the_readme_example(data_folder):
     body = code.split('"""', 2)[2].lstrip("\n")  # after the module docstring
     assert body == readme_example()
     assert "events.emit" not in code  # publishing the answers is opt-in
-    assert '"instructions": "Answer like Shakespeare."' in (folder / "assistant.json").read_text()
+    manifest = json.loads((folder / "assistant.json").read_text())
+    assert manifest["instructions"] == "Answer like Shakespeare."
+    assert manifest["max_tokens"] == 128  # a sampled reply ends well inside the 60 s limit
 
 
 async def test_logs_and_rm_commands(make_host, data_folder):

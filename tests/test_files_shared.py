@@ -11,26 +11,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from files_fixtures import FACT_MD, markdown_doc
 from sandbox_fixtures import MODEL, jan_cli_env, write_model
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 NEW_FACT = "The ferry to Marrow Island leaves from pier twelve at dawn on Thursdays."
-
-
-def wait_until(check, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
@@ -48,7 +39,8 @@ def test_server_sees_chunks_the_cli_added(jan_server, data_folder, smollm_path, 
     first = http.post("/files", files={"file": ("handbook.md", markdown_doc())},
                       data={"purpose": "assistants"}).json()["id"]
     vs_id = http.post("/vector_stores", json={"name": "shared", "file_ids": [first]}).json()["id"]
-    wait_until(lambda: http.get(f"/vector_stores/{vs_id}").json()["status"] == "completed")
+    wait_for(lambda: http.get(f"/vector_stores/{vs_id}").json()["status"] == "completed",
+             timeout=120, what="the vector store to be indexed")
 
     def search(query: str) -> list[dict]:
         r = http.post(f"/vector_stores/{vs_id}/search", json={"query": query})

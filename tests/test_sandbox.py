@@ -16,6 +16,7 @@ import threading
 import pytest
 from conftest import IN_CI
 from sandbox_fixtures import FAST, asgi_client, build_wheel, client_for, run_text, write_assistant
+from waiting import eventually
 
 from jan.host.sandbox import SandboxSettings, probe
 from jan.host.sandbox.rpc import Channel, ProtocolError, WorkerRequest, parse_inbound
@@ -280,14 +281,44 @@ async def test_load_time_subscriptions_to_host_topics_are_dropped(make_host, dat
     async with make_host(settings=FAST) as jan:
         sup = jan.core["sandbox"]
         await sup.start("spy")
-        assert set(sup._subs.get("spy", {})) == {"assistant:ping"}
+        assert sup.subscriptions.topics("spy") == {"assistant:ping"}
         await jan.host.bus.emit("message.created", {"thread_id": "thread_x", "secret": 1})
         await jan.host.bus.emit("assistant:ping", {"source": "host", "data": None})
-        for _ in range(200):  # ping is delivered after anything queued before it
-            if (folder / "workspace" / "ping.txt").exists():
-                break
-            await asyncio.sleep(0.05)
+        # ping is delivered after anything queued before it
+        await eventually((folder / "workspace" / "ping.txt").exists, timeout=10,
+                         what="the ping event delivered to the worker")
     assert (folder / "workspace" / "ping.txt").read_text() == "pong"
+
+
+LATE_LISTENER = """
+from jan.sdk.assistant import assistant, events
+
+def rang(event):
+    (assistant.workspace / "bell.txt").write_text(repr(event.data))
+
+@events.on("assistant:late")
+def reply(event):
+    events.on("assistant:bell", rang)  # granted in assistant.json: heard from now on
+    try:
+        events.on("assistant:gong", rang)  # not granted
+    except PermissionError as exc:
+        return f"denied: {exc}"
+    return "subscribed to both"
+"""
+
+
+async def test_subscribing_while_handling_a_run(make_host, data_folder):
+    """A topic subscribed during a call is heard afterwards; an ungranted one is refused."""
+    folder = write_assistant(data_folder, "late", LATE_LISTENER, events=["assistant:bell"])
+    async with make_host(settings=FAST) as jan, asgi_client(jan) as http:
+        run, text = await run_text(client_for(http), "late", "go")
+        assert run.status == "completed", run.last_error
+        assert text.startswith("denied: ") and "assistant:gong" in text
+        assert jan.core["sandbox"].subscriptions.topics("late") == {"assistant:bell"}
+        await jan.host.bus.emit("assistant:bell", {"source": "host", "data": "ding"})
+        bell = folder / "workspace" / "bell.txt"
+        await eventually(bell.exists, what="the bell event delivered to the worker")
+    assert bell.read_text() == "'ding'"
     assert not (folder / "workspace" / "leak.txt").exists()
 
 

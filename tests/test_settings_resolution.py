@@ -6,11 +6,21 @@ test sees exactly what each path resolved from model.json, assistant.json and th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 from conftest import asgi_client
-from sandbox_fixtures import FAST, MODEL, client_for, run_text, write_assistant, write_model
+from sandbox_fixtures import (
+    FAST,
+    MODEL,
+    client_for,
+    jan_cli_env,
+    run_text,
+    write_assistant,
+    write_model,
+)
 
 from jan.sdk.generation import SETTINGS_KEYS, generation_request, resolve_settings
 from jan.sdk.inference import Delta, Done, GenerationRequest, LoadSpec, Usage
@@ -79,3 +89,21 @@ async def test_chat_runs_and_code_assistants_resolve_alike(make_host, data_folde
                                   "max_tokens": 5, "top_k": 7, "stop": ["<m>"]}
     assert sampling(plain_req) == {**sampling(chat_req), "top_p": 0.5, "stop": ["<m>", "<a>"]}
     assert sampling(code_req) == sampling(plain_req)
+
+
+async def test_the_scaffolded_code_assistant_caps_its_replies(make_host, data_folder,
+                                                             smollm_path):
+    # Without a cap the model.json's 4096 would apply: a sampled reply that long can outlast
+    # the sandbox's 60 s limit for a call.
+    write_model(data_folder, smollm_path, max_tokens=4096)
+    subprocess.run([sys.executable, "-m", "jan.host.cli", "assistants", "new", "Capped", "--code",
+                    "--model", MODEL, "--data-folder", str(data_folder)],
+                   check=True, capture_output=True, timeout=120, env=jan_cli_env())
+    engine = RecordingEngine()
+    async with make_host(settings=FAST) as jan, asgi_client(jan) as http:
+        jan.host.services.provide(INFERENCE, engine, provider="host")
+        run, text = await run_text(client_for(http), "capped", "Tell me a very long story.")
+    assert run.status == "completed", run.last_error
+    assert text == "recorded"
+    (request,) = engine.requests
+    assert request.max_tokens == 128

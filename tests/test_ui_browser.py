@@ -20,8 +20,8 @@ from ui_fixtures import (
     scripted_folder,
     shot,
     throttled_server,
-    wait_until,
 )
+from waiting import wait_for
 
 # The shared fixtures (one scripted ``jan serve`` and one Chromium for this module).
 browser, server, ui = ui_fixtures.browser, ui_fixtures.server, ui_fixtures.ui
@@ -176,9 +176,9 @@ def test_download_progress_bar_moves_cancel_and_resume(ui, server, tmp_path):
         page.click("#pull-form button[type=submit]")
         bar = page.locator(".card.pull progress")
         bar.wait_for()
-        first = wait_until(lambda: float(bar.get_attribute("value") or 0), what="progress > 0")
-        second = wait_until(lambda: (v := float(bar.get_attribute("value") or 0)) > first and v,
-                            what="the bar to move")
+        first = wait_for(lambda: float(bar.get_attribute("value") or 0), what="progress > 0")
+        second = wait_for(lambda: (v := float(bar.get_attribute("value") or 0)) > first and v,
+                          what="the bar to move")
         assert 0 < first < second < 100
         shot(page, "models.png")
         page.click(".card.pull button:has-text('Cancel')")
@@ -387,7 +387,7 @@ def test_switching_threads_mid_stream_saves_the_reply_where_it_belongs(ui, serve
         return httpx.get(f"{server.base_url}/threads/{thread_id}/messages?order=asc"
                          ).json()["data"]
 
-    wait_until(lambda: len(saved(first)) == 2, what="the stopped reply saved in its thread")
+    wait_for(lambda: len(saved(first)) == 2, what="the stopped reply saved in its thread")
     assert saved(first)[1]["metadata"]["jan_stopped"] == "true"
     assert saved(other["id"]) == []
     assert page.locator("article.msg").count() == 0

@@ -14,7 +14,8 @@ import json
 import httpx
 import pytest
 import ui_fixtures
-from ui_fixtures import axe_serious, wait_until
+from ui_fixtures import axe_serious
+from waiting import wait_for
 
 pytestmark = pytest.mark.slow
 browser, server, ui = ui_fixtures.browser, ui_fixtures.server, ui_fixtures.ui
@@ -88,7 +89,7 @@ def test_always_allow_sets_the_policy_and_later_calls_do_not_ask(ui, server, too
     tools = httpx.get(f"{server.base_url}/tools").json()["data"]
     assert next(t for t in tools if t["name"] == "ui_echo")["policy"] == "always"
     u.send('tool:ui_echo:{"text": "two"}')
-    wait_until(lambda: len(tool_calls(server)) == before + 2, timeout=30, what="the 2nd call")
+    wait_for(lambda: len(tool_calls(server)) == before + 2, timeout=30, what="the 2nd call")
     page.wait_for_selector("#send-btn:not([hidden])", timeout=30000)
     assert page.locator(".approval").count() == 0  # not asked again
 
@@ -144,7 +145,7 @@ def test_code_assistant_card_shows_sandbox_level_and_last_error(ui, server):
         def failed():
             got = http.get(f"/threads/{run['thread_id']}/runs/{run['id']}").json()
             return got["status"] == "failed"
-        wait_until(failed, what="the code assistant's run to fail")
+        wait_for(failed, what="the code assistant's run to fail")
     page = ui().open("#/assistants")
     badge = page.locator(".card[data-assistant=broken-code] [data-sandbox]")
     badge.wait_for()

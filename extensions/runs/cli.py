@@ -29,8 +29,12 @@ def reply(event):
     messages = thread.messages()             # the run's thread, oldest first
     if assistant.instructions:               # "instructions" from assistant.json
         messages = [{{"role": "system", "content": assistant.instructions}}, *messages]
-    return models.chat(messages)             # becomes the run's assistant message
+    return models.chat(messages)             # the run's reply, at most max_tokens (assistant.json)
 '''
+# The scaffold's cap on each models.chat reply (top-level "max_tokens" in assistant.json): a
+# sampled reply may otherwise run on past the sandbox's 60 s limit for a call and fail the run
+# (measured: 256 tokens of SmolLM2-135M, cold, on 2 busy cores took 53-61 s).
+SCAFFOLD_MAX_TOKENS = 128
 
 
 def slug(name: str) -> str:
@@ -55,8 +59,9 @@ async def run_new(args: argparse.Namespace, ctx: Context) -> int:
         return 1
     except NotFound:
         pass
+    cap = {"max_tokens": SCAFFOLD_MAX_TOKENS} if args.code else {}
     await store.create(Assistant(id=assistant_id, name=args.name, model=args.model,
-                                 instructions=args.instructions))
+                                 instructions=args.instructions, **cap))
     folder = Path(store.folder(assistant_id))
     if args.code:
         (folder / "index.py").write_text(INDEX_TEMPLATE.format(name=args.name, id=assistant_id))

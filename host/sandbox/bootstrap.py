@@ -3,7 +3,8 @@
 Order matters and is the whole point: read the host's init message, harden this process (see
 ``harden.py``), and only then import ``jan.sdk.assistant`` and the assistant's ``index.py``.
 After that it serves the host's calls: a reader thread routes replies to waiting requests and
-calls to the main thread, which runs the handlers. Stdlib only until the sdk is loaded.
+calls to the main thread, which runs the handlers (a failure is reported as
+``worker_errors.py`` words it). Stdlib only until the sdk is loaded.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import os
 import queue
 import sys
 import threading
-import traceback
 import types
 from collections.abc import Iterator
 from typing import Any
 
 MAX_INBOUND = 256 * 1024 * 1024
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _load(name: str, path: str, package_dir: str | None = None) -> types.ModuleType:
@@ -31,6 +32,10 @@ def _load(name: str, path: str, package_dir: str | None = None) -> types.ModuleT
     sys.modules[name] = module
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
+
+
+# By file, like harden.py: this script runs with -I, outside any package; before hardening.
+errors = _load("_jan_sandbox_worker_errors", os.path.join(HERE, "worker_errors.py"))
 
 
 class Transport:
@@ -165,87 +170,6 @@ def _load_user_code(cfg: dict[str, Any]) -> None:
     _load("__assistant__", os.path.join(folder, "index.py"))
 
 
-NETWORK_BLOCKED = "network access is blocked for assistant code"
-_INFO: dict[str, str] = {}
-
-
-class NetworkBlocked(PermissionError):
-    """Raised (with a clear message) by every way to reach the network inside the sandbox."""
-
-
-def _block_network(layers: dict[str, dict[str, Any]]) -> None:
-    """Name the cause: without this, code sees EACCES from socket() or a DNS failure."""
-    if not any(layers.get(k, {}).get("active") for k in ("seccomp", "netns")):
-        return
-    import errno
-    import socket
-
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise NetworkBlocked(errno.EACCES, NETWORK_BLOCKED)
-
-    for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr",
-                 "create_connection"):
-        setattr(socket, name, refuse)
-    original = socket.socket.__init__
-
-    def init(self: Any, family: Any = -1, type: Any = -1, proto: Any = -1,
-             fileno: Any = None) -> None:
-        try:
-            original(self, family, type, proto, fileno)
-        except PermissionError:
-            raise NetworkBlocked(errno.EACCES, NETWORK_BLOCKED) from None
-
-    socket.socket.__init__ = init  # type: ignore[method-assign]
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    todo: list[Any] = [exc]
-    while todo and len(seen) < 20:
-        item = todo.pop()
-        if isinstance(item, BaseException) and item not in seen:
-            seen.append(item)
-            todo += [item.__cause__, item.__context__, getattr(item, "reason", None)]
-            todo += list(getattr(item, "args", ()))[:3]
-    return seen
-
-
-def _hint(exc: BaseException) -> str:
-    """What the sandbox (not the author's code) has to do with this error, if anything."""
-    chain = _chain(exc)
-    missing = next((e for e in chain if isinstance(e, ModuleNotFoundError)), None)
-    if missing is not None:
-        aid = _INFO.get("assistant_id", "<id>")
-        return (f" (module '{missing.name}' is not installed for this assistant: add it to "
-                f"requirements.txt in its folder, then run `jan assistants install {aid}`)")
-    if any(isinstance(e, NetworkBlocked) for e in chain) and NETWORK_BLOCKED not in str(exc):
-        return f" ({NETWORK_BLOCKED})"
-    return ""
-
-
-def _user_frames(exc: BaseException) -> list[str]:
-    """The traceback's frames in the assistant's own folder, paths relative to it."""
-    folder = _INFO.get("folder", "")
-    lines = []
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if folder and frame.filename.startswith(folder + os.sep):
-            rel = os.path.relpath(frame.filename, folder)
-            lines.append(f'  File "{rel}", line {frame.lineno}, in {frame.name}')
-            if frame.line:
-                lines.append(f"    {frame.line.strip()}")
-    return lines
-
-
-def _error(exc: BaseException, limit: int = 4000) -> dict[str, Any]:
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip() + _hint(exc)
-    frames = _user_frames(exc)
-    if frames:
-        text += "\nTraceback (most recent call last):\n" + "\n".join(frames[-20:])
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return {"code": -32000, "message": text[-limit:],
-            "data": {"traceback": (tb + _hint(exc))[-limit:]}}
-
-
 def _probe_checks() -> dict[str, Any]:
     """Observe, from inside, what the applied layers actually deny."""
     import socket
@@ -282,7 +206,7 @@ def serve(transport: Transport, sdk: types.ModuleType) -> None:
         except BaseException as exc:  # noqa: BLE001 - user code failing is a normal answer
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
-            reply = {"error": _error(exc)}
+            reply = {"error": errors.error_reply(exc)}
         transport.send({"jsonrpc": "2.0", "id": msg["id"], **reply})
 
 
@@ -293,8 +217,7 @@ def main(argv: list[str]) -> int:
     if init is None:
         return 2
     cfg = init["params"]
-    harden = _load("_jan_sandbox_harden", os.path.join(os.path.dirname(
-        os.path.abspath(__file__)), "harden.py"))
+    harden = _load("_jan_sandbox_harden", os.path.join(HERE, "harden.py"))
     try:
         layers = harden.harden(cfg, {rfd, wfd})
         result: dict[str, Any] = {"pid": os.getpid(), "layers": layers}
@@ -302,8 +225,8 @@ def main(argv: list[str]) -> int:
             result["checks"] = _probe_checks()
             transport.send({"jsonrpc": "2.0", "id": init["id"], "result": result})
             return 0
-        _INFO.update({k: str(cfg.get(k, "")) for k in ("assistant_id", "folder")})
-        _block_network(layers)
+        errors.WHERE.update({k: str(cfg.get(k, "")) for k in ("assistant_id", "folder")})
+        errors.block_network(layers)
         _setup_output()
         sdk = _register_sdk(cfg["sdk_dir"])
         sdk._bind(transport, {k: cfg.get(k) for k in ("assistant_id", "folder", "workspace")})
@@ -312,7 +235,7 @@ def main(argv: list[str]) -> int:
         sdk._live = True
         result["subscriptions"] = sdk._subscriptions()
     except BaseException as exc:  # noqa: BLE001 - reported to the host, then exit
-        transport.send({"jsonrpc": "2.0", "id": init["id"], "error": _error(exc)})
+        transport.send({"jsonrpc": "2.0", "id": init["id"], "error": errors.error_reply(exc)})
         return 1
     transport.send({"jsonrpc": "2.0", "id": init["id"], "result": result})
     serve(transport, sdk)

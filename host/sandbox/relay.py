@@ -189,4 +189,4 @@ class Relay:
         assistant = await self.sup.assistant(worker.assistant_id)
         if not may_subscribe(assistant, params.topic):
             raise RelayError(subscribe_refusal(worker.assistant_id, params.topic), DENIED)
-        self.sup.subscribe(worker.assistant_id, params.topic)
+        self.sup.subscriptions.add(worker.assistant_id, params.topic)

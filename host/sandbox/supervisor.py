@@ -20,24 +20,16 @@ from typing import Any
 
 from jan.sdk.events import ASSISTANT_DELETED, ASSISTANT_UPDATED, DATA_CHANGED
 from jan.sdk.models import Assistant
-from jan.sdk.sandbox import (
-    ENV_DIR,
-    ENV_POINTER,
-    WORKSPACE,
-    SandboxError,
-    SandboxResult,
-    env_site_dirs,
-    install_requirements,
-)
-from jan.sdk.storage import Folder, UnsafePath, check_id
+from jan.sdk.sandbox import SandboxError, SandboxResult, env_site_dirs, install_requirements
+from jan.sdk.storage import Folder, check_id
 
+from .changes import code_assistants, stamp, touched
 from .config import SandboxSettings
 from .probe import IsolationReport, level_of, meets, probe
-from .relay import ASSISTANT_PREFIX, MAX_HOPS, Relay, may_subscribe, subscribe_refusal
+from .relay import ASSISTANT_PREFIX, Relay
 from .reply import apply_reply
+from .subscriptions import Subscriptions
 from .worker import Worker
-
-WATCHED = ("index.py", "assistant.json", "requirements.txt", ENV_POINTER)
 
 
 class Supervisor:
@@ -51,7 +43,8 @@ class Supervisor:
         self._workers: dict[str, Worker] = {}
         self._stamps: dict[str, tuple] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._subs: dict[str, dict[str, Any]] = {}
+        self.subscriptions = Subscriptions(
+            events, lambda *delivery: self._spawn(self._deliver(*delivery)), self.log)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._report: IsolationReport | None = None
         self._levels: dict[str, str] = {}  # isolation level of each assistant's last call
@@ -104,15 +97,6 @@ class Supervisor:
             raw = json.loads(path.read_text()) if path.is_file() else {}
             return Assistant.model_validate({**raw, "id": assistant_id})
 
-    def _stamp(self, folder: Path) -> tuple:
-        def mtime(p: Path) -> float | None:
-            try:
-                return p.stat().st_mtime_ns
-            except OSError:
-                return None
-
-        return tuple(mtime(folder / name) for name in (*WATCHED, ENV_DIR))
-
     def install(self, assistant_id: str, target: Path | None = None):  # noqa: ANN201
         return install_requirements(self.folder(assistant_id), target=target)
 
@@ -127,9 +111,9 @@ class Supervisor:
         folder = self.folder(assistant_id)
         if not (folder / "index.py").is_file():
             raise SandboxError("unavailable", f"assistant '{assistant_id}' has no index.py")
-        stamp = self._stamp(folder)
+        stamp_now = stamp(folder)
         worker = self._workers.get(assistant_id)
-        if worker is not None and worker.alive and self._stamps.get(assistant_id) == stamp:
+        if worker is not None and worker.alive and self._stamps.get(assistant_id) == stamp_now:
             return worker
         if worker is not None:
             await worker.stop()
@@ -137,7 +121,7 @@ class Supervisor:
                         data_root=self.data_root, settings=self.settings,
                         site_dirs=env_site_dirs(folder), handler=self.relay, log=self.log)
         self._workers[assistant_id] = worker
-        self._stamps[assistant_id] = stamp
+        self._stamps[assistant_id] = stamp_now
         try:
             info = await worker.start()
         except SandboxError as exc:
@@ -153,17 +137,9 @@ class Supervisor:
             self._workers.pop(assistant_id, None)
             raise SandboxError("refused", "strict sandbox mode: required isolation "
                                f"{sorted(set(self.settings.required) - active)} unavailable")
-        await self._load_subscriptions(assistant_id, info.get("subscriptions"))
+        self.subscriptions.load(assistant_id, await self.assistant(assistant_id),
+                                info.get("subscriptions"))
         return worker
-
-    async def _load_subscriptions(self, assistant_id: str, topics: Any) -> None:
-        """What the (untrusted) worker asked for at load time, under the relay's rule."""
-        assistant = await self.assistant(assistant_id)
-        for topic in topics if isinstance(topics, list) else []:
-            if isinstance(topic, str) and may_subscribe(assistant, topic):
-                self.subscribe(assistant_id, topic)
-            else:
-                self.log.warning("%s: dropped", subscribe_refusal(assistant_id, str(topic)[:200]))
 
     @staticmethod
     def active_layers(worker: Worker) -> set[str]:
@@ -179,13 +155,13 @@ class Supervisor:
             worker = self._workers.pop(assistant_id, None)
             if worker is not None:
                 await worker.stop()
-            self._unsubscribe(assistant_id)
+            self.subscriptions.drop(assistant_id)
             if self.has_code(assistant_id) and not self._closed:
                 await self._worker(assistant_id)
 
     async def end(self, assistant_id: str, reason: str) -> None:
         """Kill the worker now, even mid-call (the call fails with ``reason``)."""
-        self._unsubscribe(assistant_id)
+        self.subscriptions.drop(assistant_id)
         worker = self._workers.pop(assistant_id, None)
         if worker is not None:
             await worker.stop(reason)
@@ -243,25 +219,7 @@ class Supervisor:
         apply_reply(result, value, assistant_id, self.log)
         return result
 
-    # ------------------------------------------------------------------ pub/sub
-    def subscribe(self, assistant_id: str, topic: str) -> None:
-        subs = self._subs.setdefault(assistant_id, {})
-        if topic in subs or self.events is None:
-            return
-
-        async def handler(event_topic: str, payload: Any) -> None:
-            if not isinstance(payload, dict) or payload.get("source") == assistant_id:
-                return  # never echo an assistant's own events back to it
-            if int(payload.get("hops", 0)) > MAX_HOPS:
-                return
-            self._spawn(self._deliver(assistant_id, event_topic, payload))
-
-        subs[topic] = self.events.on(topic, handler)
-
-    def _unsubscribe(self, assistant_id: str) -> None:
-        for disposable in self._subs.pop(assistant_id, {}).values():
-            disposable.dispose()
-
+    # ------------------------------------------------------------------ events and tasks
     async def _deliver(self, assistant_id: str, topic: str, payload: dict[str, Any]) -> None:
         context = {"kind": "event", "source": str(payload.get("source", "host")),
                    "hops": int(payload.get("hops", 0))}
@@ -291,31 +249,14 @@ class Supervisor:
             self._spawn(self._autostart())
 
     async def _autostart(self) -> None:
-        root = self.data_root / "assistants"
-        ids = sorted(p.parent.name for p in root.glob("*/index.py")) if root.is_dir() else []
-        for assistant_id in ids:
+        for assistant_id in code_assistants(self.data_root / "assistants"):
             try:
                 await self.start(assistant_id)
             except Exception as exc:  # noqa: BLE001 - one bad assistant never stops the rest
                 self.log.warning("assistant %s did not start: %s", assistant_id, exc)
 
     async def _on_data_changed(self, topic: str, payload: Any) -> None:
-        if not isinstance(payload, dict) or payload.get("area") != "assistants":
-            return
-        root = self.data_root / "assistants"
-        changed = set()
-        for raw in payload.get("paths", []):
-            try:
-                parts = Path(raw).resolve().relative_to(root).parts
-            except (ValueError, OSError, TypeError):
-                continue
-            if parts and not (len(parts) > 1 and parts[1] in (WORKSPACE, "__pycache__")):
-                changed.add(parts[0])
-        for assistant_id in sorted(changed):
-            try:
-                check_id(assistant_id, what="assistant_id")
-            except UnsafePath:  # e.g. .DS_Store: not an assistant, and no reason to stop
-                continue
+        for assistant_id in touched(payload, self.data_root / "assistants"):
             if assistant_id in self._workers or (self.settings.autostart
                                                   and self.has_code(assistant_id)):
                 self._spawn(self.restart(assistant_id))
@@ -336,7 +277,6 @@ class Supervisor:
             watch.dispose()
         for task in list(self._tasks):
             task.cancel()
-        for assistant_id in list(self._subs):
-            self._unsubscribe(assistant_id)
+        self.subscriptions.drop_all()
         workers, self._workers = list(self._workers.values()), {}
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)

@@ -1,9 +1,10 @@
-"""One sandboxed worker process: spawn, talk RPC, enforce deadlines and output caps, kill.
+"""One sandboxed worker's conversation with the host: start, calls, and the worker's requests.
 
-The worker runs in its own session (process group), so killing it kills anything it managed to
-start. Any failure (crash, deadline, protocol violation, output flood, a pipe it stopped reading,
-a workspace over quota) fails the pending call with a ``SandboxError`` carrying a clear message,
-and the worker is never reused.
+The host asks (``init``, then one ``call`` at a time) under deadlines and a workspace quota; the
+worker asks back (model, thread, events) only while a call is active, and the relay answers. Any
+failure (crash, deadline, protocol violation, output flood, a pipe it stopped reading, a
+workspace over quota) fails the pending call with a ``SandboxError`` carrying a clear message,
+and the worker is never reused (see ``process.py``).
 
 Between calls the whole process group is frozen (SIGSTOP, SIGCONT at the next call) and every
 host request it still had in flight is cancelled: nothing an assistant started (a background
@@ -14,64 +15,43 @@ arrive while no call is active are refused.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import logging
-import os
-import shutil
-import signal
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from jan.sdk.sandbox import WORKSPACE, SandboxError
 
-from .config import SandboxSettings, bootstrap_path, worker_config
+from .config import SandboxSettings, worker_config
 from .logs import AssistantLog, RateLimitedLog, log_path
+from .process import WorkerProcess
 from .quota import INTERVAL, over_quota
-from .rpc import Channel, ProtocolError, WorkerRequest, WorkerResponse
-from .serving import Chunk, Handler, RelayError, answer, describe_exit
+from .rpc import ProtocolError, WorkerRequest, WorkerResponse
+from .serving import Chunk, Handler, RelayError, answer
 
 __all__ = ["Chunk", "RelayError", "Worker"]
 
 
-class Worker:
+class Worker(WorkerProcess):
     def __init__(self, *, assistant_id: str, folder: Path, data_root: Path,
                  settings: SandboxSettings, site_dirs: list[str], handler: Handler,
                  log: logging.Logger) -> None:
-        self.assistant_id, self.folder, self.data_root = assistant_id, folder, data_root
-        self.settings, self.site_dirs, self.handler, self.log = settings, site_dirs, handler, log
-        self.proc: asyncio.subprocess.Process | None = None
-        self.channel: Channel | None = None
+        super().__init__(
+            assistant_id=assistant_id, settings=settings,
+            logfile=AssistantLog(log_path(data_root, assistant_id), settings.log_file_bytes),
+            host_log=RateLimitedLog(log, settings.host_log_burst, settings.host_log_every))
+        self.folder, self.data_root, self.site_dirs = folder, data_root, site_dirs
+        self.handler, self.log = handler, log
         self.info: dict[str, Any] = {}
         self.context: dict[str, Any] = {}
-        self.failure: SandboxError | None = None
-        self.output_tail: collections.deque[bytes] = collections.deque(maxlen=16)
-        self.output_bytes = 0
-        self.started_at = 0.0
         self.busy = False  # in init or a call: only then may the worker ask the host anything
-        self.frozen = False
         self.model_calls = 0  # in flight (relay)
         self.tokens_used = 0  # by the current call (relay)
-        self.logfile = AssistantLog(log_path(data_root, assistant_id), settings.log_file_bytes)
-        self.host_log = RateLimitedLog(log, settings.host_log_burst, settings.host_log_every)
         self._ids = itertools.count(1)
-        self._pending: dict[str, asyncio.Future[Any]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._serving: set[asyncio.Task[Any]] = set()
-        self._scratch: str | None = None
+        self._serving: set[asyncio.Task[Any]] = set()  # the worker's requests being answered
         self._workspace: Path | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None and self.failure is None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
 
     async def start(self, *, probe: bool = False) -> dict[str, Any]:
         workspace = self.folder / WORKSPACE
@@ -84,24 +64,8 @@ class Worker:
                             workspace=workspace if not probe else Path(self._scratch),
                             scratch=Path(self._scratch), site_dirs=self.site_dirs)
         cfg["probe"] = probe
-        to_worker_r, to_worker_w = os.pipe()
-        from_worker_r, from_worker_w = os.pipe()
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", str(bootstrap_path()), str(to_worker_r), str(from_worker_w),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, pass_fds=(to_worker_r, from_worker_w),
-                env=cfg["env"], cwd=self._scratch, start_new_session=True)
-        finally:
-            os.close(to_worker_r)
-            os.close(from_worker_w)
-        self.started_at = time.monotonic()
-        self.channel = Channel(from_worker_r, to_worker_w,
-                               max_bytes=self.settings.max_message_bytes,
-                               buffer_bytes=self.settings.reply_buffer_bytes)
-        await self.channel.open()
+        await self._launch(cfg["env"], self._scratch)
         self._spawn(self._read_loop())
-        self._spawn(self._drain_output())
         self.busy = True
         try:
             self.info = await asyncio.wait_for(self.request("init", cfg),
@@ -118,35 +82,7 @@ class Worker:
             self._end_call()  # whatever index.py started while loading ends here too
         return self.info
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        # Retrieve every outcome here: no "Task exception was never retrieved" noise.
-        self._tasks.discard(task)
-        self._serving.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.host_log(logging.WARNING, "assistant %s worker task failed: %r",
-                          self.assistant_id, task.exception())
-
-    # ------------------------------------------------------------------ freeze between calls
-    def _signal_group(self, sig: signal.Signals) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, sig)
-
-    def freeze(self) -> None:
-        """Stop every process of the worker until the next call (no CPU, no requests)."""
-        self._signal_group(signal.SIGSTOP)
-        self.frozen = True
-
-    def thaw(self) -> None:
-        self._signal_group(signal.SIGCONT)
-        self.frozen = False
-
+    # ------------------------------------------------------------------ calls
     def _end_call(self) -> None:
         """The call returned: cancel what it left running at the host, then freeze."""
         self.busy = False
@@ -234,7 +170,9 @@ class Worker:
                     while len(self._serving) >= self.settings.max_pending_requests:
                         await asyncio.wait(set(self._serving),
                                            return_when=asyncio.FIRST_COMPLETED)
-                    self._serving.add(self._spawn(self._serve(msg)))
+                    task = self._spawn(self._serve(msg))
+                    self._serving.add(task)
+                    task.add_done_callback(self._serving.discard)
             await self._exited()
         except ProtocolError as exc:
             await self.kill(SandboxError("protocol", f"assistant worker broke the protocol: {exc}"))
@@ -290,59 +228,3 @@ class Worker:
                 "stopped"))
         except (BrokenPipeError, ConnectionError, RuntimeError):
             pass
-
-    async def _drain_output(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        while chunk := await self.proc.stdout.read(65536):
-            self.output_bytes += len(chunk)
-            self.output_tail.append(chunk[-512:])
-            self.logfile.write(chunk)
-            if self.output_bytes > self.settings.max_output_bytes:
-                await self.kill(SandboxError(
-                    "output_limit", f"assistant code wrote more than "
-                    f"{self.settings.max_output_bytes} bytes of output and was stopped"))
-                return
-
-    def output(self) -> str:
-        return b"".join(self.output_tail).decode("utf-8", "replace")[-2000:]
-
-    async def _exited(self) -> None:
-        assert self.proc is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), 2)
-        tail = self.output().strip().splitlines()[-3:]
-        detail = f": {' | '.join(tail)}" if tail else ""
-        await self.kill(SandboxError(
-            "crashed", f"assistant worker {describe_exit(self.proc.returncode)}{detail}"))
-
-    async def kill(self, reason: SandboxError | None = None) -> None:
-        """Kill the whole process group and fail everything pending with ``reason``."""
-        if self.failure is None:
-            self.failure = reason or SandboxError("crashed", "assistant worker was stopped")
-        for fut in list(self._pending.values()):
-            if not fut.done():
-                fut.set_exception(self.failure)
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(TimeoutError, ProcessLookupError):
-                await asyncio.wait_for(self.proc.wait(), 5)
-        if self.channel is not None:
-            self.channel.close()
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        if self._scratch:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
-
-    async def stop(self, reason: str = "assistant worker was stopped") -> None:
-        """Ask politely (bounded: a worker that does not read is not waited for), then kill."""
-        if self.alive and self.channel is not None:
-            self.thaw()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self.channel.send({"jsonrpc": "2.0", "method": "shutdown"}), 1)
-                await asyncio.wait_for(self.proc.wait(), 1)  # type: ignore[union-attr]
-        await self.kill(SandboxError("crashed", reason))

@@ -1,12 +1,13 @@
-// The conversation: messages rendered as Markdown, the composer, streaming, stop, regenerate,
-// edit and copy. Replies come from /v1/chat/completions with the thread's saved settings and are
-// saved through /v1/threads/{id}/messages, like `jan chat` does.
-import { api, renderMarkdown, stream } from "./api.js";
+// The conversation: messages rendered as Markdown, the composer, stop, regenerate, edit and
+// copy. Replies stream from /v1/chat/completions with the thread's saved settings (live-reply.js)
+// and are saved through /v1/threads/{id}/messages, like `jan chat` does.
+import { api, renderMarkdown } from "./api.js";
 import { $, h, toast, copyText } from "./dom.js";
 import { state, emit } from "./state.js";
 import { effective, ensureContext, usesServerTools } from "./panel.js";
 import { afterExchange, titleOf } from "./threads.js";
 import { addCodeButtons, citationsView, editor, fromApi, toolDetails } from "./message-view.js";
+import { streamReply } from "./live-reply.js";
 
 const PAGE = 100;
 let messages = [];       // {id, role, text, meta, el}
@@ -167,39 +168,12 @@ async function generate() {
   body.setAttribute("aria-busy", "true");
   box().append(el);
   scrollToEnd();
-  const live = document.createTextNode("");
-  body.replaceChildren(live);
-  let pending = false;
-  const paint = () => {  // ~20 DOM writes a second, however fast tokens arrive; only the new text
-    if (pending) return;
-    pending = true;
-    setTimeout(() => requestAnimationFrame(() => {
-      pending = false;
-      live.appendData(m.text.slice(live.length));
-      scrollToEnd();
-    }), 50);
-  };
-  let stopped = false;
-  let failed = null;
-  const calls = [];
-  try {
-    await ensureContext(s);
-    await stream("/v1/chat/completions", {
-      signal: controller.signal,
-      body: { ...s.params, model: s.model, messages: prompt, stream: true },
-      onEvent: (_name, chunk) => {
-        const delta = chunk.choices?.[0]?.delta;
-        if (delta?.content) { m.text += delta.content; paint(); }
-        for (const t of delta?.tool_calls || []) {  // shown collapsed once the reply is saved
-          const call = (calls[t.index ?? 0] ||= { id: t.id, function: { name: "", arguments: "" } });
-          if (t.function?.name) call.function.name = t.function.name;
-          if (t.function?.arguments) call.function.arguments += t.function.arguments;
-        }
-      },
-    });
-  } catch (err) {
-    if (err.name === "AbortError") stopped = true; else failed = err;
-  }
+  const { calls, stopped, failed } = await streamReply(m, body, {
+    signal: controller.signal,
+    prepare: () => ensureContext(s),
+    request: { ...s.params, model: s.model, messages: prompt, stream: true },
+    onPaint: () => scrollToEnd(),
+  });
   if (state.streaming === controller) state.streaming = null;
   setBusy(Boolean(state.streaming));
   body.removeAttribute("aria-busy");
