@@ -157,6 +157,10 @@ class Usage(BaseModel):
     total_tokens: int = 0
     cached_tokens: int = 0
 
+    def __add__(self, other: Usage) -> Usage:
+        """The usage of two generations together (a run's model calls, summed)."""
+        return Usage(**{k: getattr(self, k) + getattr(other, k) for k in Usage.model_fields})
+
 
 class Delta(BaseModel):
     """A piece of generated text (whole UTF-8 characters only)."""

@@ -20,6 +20,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from .inference import Usage
+
 ENV_DIR = ".venv"
 ENV_POINTER = ".jan-env.json"
 WORKSPACE = "workspace"
@@ -52,6 +54,8 @@ class SandboxResult(BaseModel):
     """``full``, ``partial``, ``basic`` or ``off``: the level the worker reached."""
     layers: list[str] = Field(default_factory=list)
     """The isolation layers actually active in the worker."""
+    usage: Usage = Field(default_factory=Usage)
+    """Tokens of the model calls the handler made (``models.chat``), summed."""
 
 
 @runtime_checkable

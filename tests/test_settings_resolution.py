@@ -83,6 +83,8 @@ async def test_chat_runs_and_code_assistants_resolve_alike(make_host, data_folde
     assert plain_run.status == "completed" and plain_text == "recorded"
     assert code_run.status == "completed", code_run.last_error
     assert code_text == "recorded"
+    # The run reports the model calls its code made (the engine's usage, summed).
+    assert (code_run.usage.prompt_tokens, code_run.usage.completion_tokens) == (3, 1)
     chat_req, plain_req, code_req = engine.requests
     # model.json < request for chat; model.json < assistant < request for both assistants.
     assert sampling(chat_req) == {**sampling(GenerationRequest()), "temperature": 0.3,

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from jan.sdk.generation import drain
-from jan.sdk.inference import ChatMessage, Done, ToolCall
+from jan.sdk.inference import ChatMessage, Done, ToolCall, Usage
 from jan.sdk.models import Assistant, Message, Thread, new_id
 from jan.sdk.openai_shapes import message_to_api
 from jan.sdk.sandbox import SandboxError
@@ -86,17 +86,14 @@ class Answering:
             gen.tools, gen.tool_choice = offered, tools.choice(req.tool_choice, offered)
             gen.parallel_tool_calls = req.parallel_tool_calls is not False
         spec = reply.load_spec(registry, entry, assistant, thread)
-        usage = RunUsage()
+        usage = Usage()
         budget = ToolBudget(max_tool_calls(req, assistant), self.settings.tool_time_budget)
         while True:  # each tool round: calls → requires_action → outputs → generate again
             msg_id = new_id("msg")
             text, calls, done = await self._turn(run, spec, gen, msg_id)
             if done is not None:
-                u = done.usage
-                usage.prompt_tokens += u.prompt_tokens
-                usage.completion_tokens += u.completion_tokens
-                usage.total_tokens += u.total_tokens
-            run.usage = usage
+                usage += done.usage
+            run.usage = RunUsage.of(usage)
             if not calls:
                 annotations: list[dict[str, Any]] = []
                 if found is not None:  # file_search: source markers + file_citation annotations
@@ -168,7 +165,7 @@ class Answering:
             raise exc
         run.metadata["jan_sandbox"] = result.isolation
         run.metadata["jan_sandbox_layers"] = ",".join(result.layers)[:512]
-        run.usage = RunUsage()
+        run.usage = RunUsage.of(result.usage)
         if result.content is None:
             return
         msg_id = new_id("msg")

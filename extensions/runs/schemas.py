@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jan.sdk.inference import Usage
 from jan.sdk.openai_requests import MessageCreateRequest, Metadata, ThreadCreateRequest
 
 Status = Literal["queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed",
@@ -67,6 +68,11 @@ class RunUsage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+
+    @classmethod
+    def of(cls, usage: Usage) -> RunUsage:
+        return cls(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                   total_tokens=usage.total_tokens)
 
 
 class Run(BaseModel):

@@ -167,6 +167,7 @@ class Relay:
         if out.done is not None:
             # The engine's own count is exact; the per-delta count only bounds a cut stream.
             worker.tokens_used += out.usage.completion_tokens - pieces
+            worker.usage += out.usage
         calls = [{"id": c.id, "type": "function",
                   "function": {"name": c.name, "arguments": c.arguments}}
                  for c in out.tool_calls]

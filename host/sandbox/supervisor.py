@@ -215,7 +215,7 @@ class Supervisor:
                                          payload, context, timeout)
         active = self.active_layers(worker)
         result = SandboxResult(isolation=level_of(active, self.settings.mode),
-                               layers=sorted(active))
+                               layers=sorted(active), usage=worker.usage)
         apply_reply(result, value, assistant_id, self.log)
         return result
 

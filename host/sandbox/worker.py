@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from jan.sdk.inference import Usage
 from jan.sdk.sandbox import WORKSPACE, SandboxError
 
 from .config import SandboxSettings, worker_config
@@ -49,6 +50,7 @@ class Worker(WorkerProcess):
         self.busy = False  # in init or a call: only then may the worker ask the host anything
         self.model_calls = 0  # in flight (relay)
         self.tokens_used = 0  # by the current call (relay)
+        self.usage = Usage()  # the current call's model usage, summed (relay)
         self._ids = itertools.count(1)
         self._serving: set[asyncio.Task[Any]] = set()  # the worker's requests being answered
         self._workspace: Path | None = None
@@ -114,6 +116,7 @@ class Worker(WorkerProcess):
         if why:
             raise SandboxError("quota", why)
         self.context, self.output_bytes, self.tokens_used = context, 0, 0
+        self.usage = Usage()
         what = context.get("run_id") or f"event {topic} from {context.get('source', 'host')}"
         self.logfile.note(f"--- {what}")
         self.busy = True
