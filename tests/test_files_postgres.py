@@ -1,0 +1,163 @@
+"""Files and vector stores on PostgreSQL: two instances (two data folders, one database) share
+uploads, stores and search results, through the official client.
+
+Each instance keeps its own usearch graphs; a search on one must see what the other indexed or
+deleted without a restart, ranking a new chunk first *by vector as well as by keyword* (fused
+score 1.0), which a graph that missed the other instance's change could not do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pg_fixtures
+import psycopg
+import pytest
+from conftest import asgi_client
+from files_fixtures import FACT_MD, html_page, markdown_doc
+from sandbox_fixtures import MODEL, client_for, write_model
+from waiting import eventually
+
+pg_dsn = pg_fixtures.pg_dsn
+pg_server = pg_fixtures.pg_server
+
+pytestmark = [pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+NEW_FACT = "The ferry to Marrow Island leaves from pier twelve at dawn on Thursdays."
+
+
+def pg_files(dsn: str, **files: Any) -> dict[str, Any]:
+    return {"sandbox": {"autostart": False},
+            "extensions": {"files": {"backend": "postgresql", "dsn": dsn, **files}}}
+
+
+@pytest.fixture
+def two(make_host, data_folder: Path, tmp_path: Path, pg_dsn: str, monkeypatch):
+    """``async with two(model=None, **files_settings) as (a, b):`` → (client, jan) pairs."""
+    monkeypatch.delenv("JAN_POSTGRES_DSN", raising=False)
+
+    @contextlib.asynccontextmanager
+    async def start(model: Path | None = None, **files: Any) -> AsyncIterator[Any]:
+        folder_b = tmp_path / "b"
+        folder_b.mkdir()
+        if model is not None:
+            for folder in (data_folder, folder_b):
+                write_model(folder, model)
+            files["embedding_model"] = MODEL
+        settings = pg_files(pg_dsn, **files)
+        async with make_host(settings=settings) as a, make_host(folder_b, settings=settings) \
+                as b, asgi_client(a) as http_a, asgi_client(b) as http_b:
+            yield (client_for(http_a), a), (client_for(http_b), b)
+
+    return start
+
+
+def retrieval(jan: Any) -> Any:
+    return jan.host.records["files"].exports
+
+
+async def test_files_are_shared_between_instances(two, data_folder):
+    async with two(max_file_bytes=4096) as ((a, _), (b, _)):
+        up = await a.files.create(file=("notes.md", markdown_doc()), purpose="assistants")
+        other = await b.files.create(file=("page.html", html_page()), purpose="user_data")
+        assert not (data_folder / "files").exists()  # the bytes are in the database
+        for client in (a, b):
+            assert [f.id for f in (await client.files.list()).data] == [other.id, up.id]
+            assert (await client.files.retrieve(up.id)).filename == "notes.md"
+            assert (await client.files.content(up.id)).content == markdown_doc()
+        assert [f.id for f in (await b.files.list(purpose="user_data")).data] == [other.id]
+        with pytest.raises(openai.BadRequestError) as err:
+            await b.files.create(file=("big.txt", b"x" * 5000), purpose="assistants")
+        assert "too large" in err.value.message
+
+        assert (await b.files.delete(up.id)).deleted
+        for client in (a, b):
+            with pytest.raises(openai.NotFoundError):
+                await client.files.content(up.id)
+            assert [f.id for f in (await client.files.list()).data] == [other.id]
+        with pytest.raises(openai.NotFoundError):
+            await a.files.delete(up.id)
+
+
+async def test_one_instance_claims_each_file(two, pg_dsn):
+    """Both instances are handed the same in-progress file: only one indexes it."""
+    async with two() as ((a, jan_a), (_, jan_b)):
+        db_a, db_b = retrieval(jan_a).stores.db, retrieval(jan_b).stores.db
+        up = await a.files.create(file=("notes.md", markdown_doc()), purpose="assistants")
+        vs = await a.vector_stores.create(name="claims")
+        doc = {"id": up.id, "object": "vector_store.file", "created_at": 0,
+               "vector_store_id": vs.id, "status": "in_progress", "last_error": None,
+               "usage_bytes": 0, "chunking_strategy": None, "attributes": {}}
+        db_a.put_file(vs.id, doc)
+        assert db_a.claim(vs.id, up.id)
+        assert not db_b.claim(vs.id, up.id)  # A has it
+        assert db_a.claim(vs.id, up.id)  # A again (its own queue resubmitted it)
+        assert db_b.unclaimed() == []
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:  # A died 10 minutes ago
+            conn.execute("UPDATE files_vs_files SET claimed_at = now() - interval '10 minutes'")
+        assert db_b.unclaimed() == [(vs.id, up.id)]
+        assert db_b.claim(vs.id, up.id) and not db_a.claim(vs.id, up.id)
+        db_b.put_file(vs.id, {**doc, "status": "cancelled"})  # any final status releases it
+        assert not db_a.claim(vs.id, up.id)  # and nothing claims a file not in progress
+
+
+@pytest.mark.slow
+async def test_search_delete_and_new_chunks_across_instances(two, smollm_path, tmp_path):
+    async with two(model=smollm_path) as ((a, jan_a), (b, jan_b)):
+        completed: list[str] = []
+        embedded: list[int] = []  # files embedded for indexing, by either instance
+        for jan in (jan_a, jan_b):
+            jan.host.bus.on("vector_store.file.completed",
+                            lambda _t, data: completed.append(data["id"]))
+            embedder = retrieval(jan).stores.embedder
+            embed = embedder.embed
+
+            async def counted(texts, model=None, progress=None, _embed=embed):
+                if progress is not None:  # the indexer's calls (a query has no progress)
+                    embedded.append(len(texts))
+                return await _embed(texts, model, progress)
+
+            embedder.embed = counted
+        md = (await a.files.create(file=("handbook.md", markdown_doc()),
+                                   purpose="assistants")).id
+        html = (await a.files.create(file=("town.html", html_page()), purpose="assistants")).id
+        vs = await a.vector_stores.create(name="shared")
+        batch = await a.vector_stores.file_batches.create(vs.id, file_ids=[md, html])
+        for file_id in (md, html):  # B is handed the same work (as its start-up sweep would)
+            retrieval(jan_b).stores.indexer.submit(vs.id, file_id)
+        batch = await a.vector_stores.file_batches.poll(batch.id, vector_store_id=vs.id,
+                                                        poll_interval_ms=100)
+        assert batch.status == "completed" and batch.file_counts.completed == 2
+        await eventually(lambda: sorted(completed) == sorted([md, html]))
+        for jan in (jan_a, jan_b):  # B found A's claims and left both files alone
+            assert await retrieval(jan).stores.indexer.wait_idle(60)
+        assert sorted(completed) == sorted([md, html])
+        assert len(embedded) == 2, embedded  # each file embedded once, by whoever claimed it
+
+        async def search(client: openai.AsyncOpenAI, query: str) -> list[Any]:
+            return (await client.vector_stores.search(vs.id, query=query)).data
+
+        top = (await search(b, "QUILL-58 launch code"))[0]  # B never indexed anything
+        assert (top.file_id, top.filename) == (md, "handbook.md")
+        assert FACT_MD in top.content[0].text
+        assert (await b.files.content(md)).content == markdown_doc()
+        assert {h.file_id for h in await search(a, "QUILL-58 launch code")} == {md, html}
+
+        # Deleted on B: gone from A's results, and A's graph dropped those chunks (it noticed
+        # the store's generation move, not just the missing rows).
+        assert (await b.files.delete(md)).deleted
+        assert {h.file_id for h in await search(a, "QUILL-58 launch code")} == {html}
+        graph = retrieval(jan_a).stores.graphs.loaded[vs.id][1]
+        assert len(graph) == retrieval(jan_a).stores.db.chunk_count(vs.id)
+
+        # Added on A after B searched: B finds it first by vector and keyword, no restart.
+        note = (await a.files.create(file=("ferry.txt", NEW_FACT.encode()),
+                                     purpose="assistants")).id
+        await a.vector_stores.files.create_and_poll(file_id=note, vector_store_id=vs.id,
+                                                    poll_interval_ms=100)
+        top = (await search(b, NEW_FACT))[0]
+        assert (top.file_id, top.score) == (note, 1.0), top
