@@ -8,6 +8,7 @@ score 1.0), which a graph that missed the other instance's change could not do.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from waiting import eventually
 
 pg_dsn = pg_fixtures.pg_dsn
 pg_server = pg_fixtures.pg_server
+own_pg_server = pg_fixtures.own_pg_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -161,3 +163,42 @@ async def test_search_delete_and_new_chunks_across_instances(two, smollm_path, t
                                                     poll_interval_ms=100)
         top = (await search(b, NEW_FACT))[0]
         assert (top.file_id, top.score) == (note, 1.0), top
+
+
+async def test_database_down_is_a_503_then_recovers(make_host, own_pg_server, monkeypatch):
+    monkeypatch.delenv("JAN_POSTGRES_DSN", raising=False)
+    async with make_host(settings=pg_files(own_pg_server.dsn, db_timeout=1.0)) as jan, \
+            asgi_client(jan) as http:
+        client = client_for(http)
+        up = await client.files.create(file=("notes.md", markdown_doc()), purpose="assistants")
+        await asyncio.to_thread(own_pg_server.stop)
+        for r in (await http.get("/v1/files"), await http.get(f"/v1/files/{up.id}/content"),
+                  await http.get("/v1/vector_stores")):
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "service_unavailable"
+            assert r.headers["retry-after"] == "1"
+        await asyncio.to_thread(own_pg_server.start)
+        assert (await client.files.content(up.id)).content == markdown_doc()
+
+
+async def test_misconfiguration_is_named(make_host, monkeypatch):
+    monkeypatch.delenv("JAN_POSTGRES_DSN", raising=False)
+    for files, needle in (({"backend": "postgresql"}, "JAN_POSTGRES_DSN"),
+                          ({"backend": "cloud"}, 'unknown "backend"'),
+                          ({"backend": "postgresql", "dsn": "host=127.0.0.1 port=1"},
+                           "cannot connect to PostgreSQL")):
+        async with make_host(settings={"extensions": {"files": files}}) as jan, \
+                asgi_client(jan) as http:
+            health = (await http.get("/health")).json()
+            ext = {e["id"]: e for e in health["extensions"]}["files"]
+            assert ext["state"] == "failed" and needle in ext["reason"], ext
+
+
+async def test_dsn_of_threads_postgresql_is_used(make_host, pg_dsn, monkeypatch):
+    monkeypatch.delenv("JAN_POSTGRES_DSN", raising=False)
+    settings = {"extensions": {"files": {"backend": "postgresql"},
+                               "threads-postgresql": {"dsn": pg_dsn}}}
+    async with make_host(settings=settings) as jan, asgi_client(jan) as http:
+        up = await client_for(http).files.create(file=("a.md", b"# hi"), purpose="assistants")
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT id FROM files_uploads").fetchall() == [(up.id,)]

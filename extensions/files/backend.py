@@ -117,7 +117,8 @@ def open_backend(ctx: Context) -> Backend:
                            "pip install 'jan-py[postgresql]'") from None
 
     try:
-        pg = Pg(resolve_dsn(settings, ctx.host_settings or {}))
+        pg = Pg(resolve_dsn(settings, ctx.host_settings or {}),
+                timeout=float(settings.get("db_timeout") or 5.0))
     except PgConfigError as exc:
         raise BackendError(str(exc)) from None
     try:
