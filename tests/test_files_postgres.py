@@ -202,3 +202,24 @@ async def test_dsn_of_threads_postgresql_is_used(make_host, pg_dsn, monkeypatch)
         up = await client_for(http).files.create(file=("a.md", b"# hi"), purpose="assistants")
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT id FROM files_uploads").fetchall() == [(up.id,)]
+
+
+async def test_removing_a_file_while_another_instance_swaps_its_chunks(make_host, pg_dsn,
+                                                                       monkeypatch):
+    """Instance B commits a file's chunks while A removes the file: no chunk survives."""
+    monkeypatch.delenv("JAN_POSTGRES_DSN", raising=False)
+    async with make_host(settings=pg_files(pg_dsn)) as jan_a, asgi_client(jan_a) as http:
+        a, db = client_for(http), retrieval(jan_a).stores.db
+        up = await a.files.create(file=("notes.md", markdown_doc()), purpose="assistants")
+        vs = await a.vector_stores.create(name="race")
+        db.put_file(vs.id, {"id": up.id, "created_at": 0, "status": "in_progress"})
+        with psycopg.connect(pg_dsn) as other:  # B's chunk swap, as replace_chunks does it
+            other.execute("SELECT 1 FROM files_vs_files WHERE file_id=%s FOR UPDATE", (up.id,))
+            removing = asyncio.create_task(asyncio.to_thread(db.remove_file, vs.id, up.id))
+            await eventually(lambda: other.execute(  # A waits on B's row lock
+                "SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0])
+            other.execute("INSERT INTO files_chunks (vs_id, file_id, seq, text, model, vector) "
+                          "VALUES (%s, %s, 0, 'late', 'm', '\\x00')", (vs.id, up.id))
+            other.commit()
+        await removing
+        assert db.chunk_count(vs.id) == 0 and db.file(vs.id, up.id) is None

@@ -56,8 +56,10 @@ class PgIndexDB:
         return self._docs("SELECT doc FROM files_vector_stores ORDER BY created_at, id")
 
     def delete_store(self, vs_id: str) -> None:
+        # The files' rows first: that waits for an instance swapping a file's chunks (it holds
+        # the row), so the chunk delete after it sees, and deletes, what that swap committed.
         with self.pg.conn(transaction=True) as conn:
-            for table, col in (("files_chunks", "vs_id"), ("files_vs_files", "vs_id"),
+            for table, col in (("files_vs_files", "vs_id"), ("files_chunks", "vs_id"),
                                ("files_batches", "vs_id"), ("files_vector_stores", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {col}=%s", (vs_id,))
             self._bump(conn, vs_id)
@@ -107,12 +109,12 @@ class PgIndexDB:
                                         (file_id,))]
 
     def remove_file(self, vs_id: str, file_id: str) -> list[int]:
-        with self.pg.conn(transaction=True) as conn:
+        with self.pg.conn(transaction=True) as conn:  # the row first, as in delete_store
+            conn.execute("DELETE FROM files_vs_files WHERE vs_id=%s AND file_id=%s",
+                         (vs_id, file_id))
             ids = [r[0] for r in conn.execute(
                 "DELETE FROM files_chunks WHERE vs_id=%s AND file_id=%s RETURNING id",
                 (vs_id, file_id))]
-            conn.execute("DELETE FROM files_vs_files WHERE vs_id=%s AND file_id=%s",
-                         (vs_id, file_id))
             self._bump(conn, vs_id)
         return ids
 
