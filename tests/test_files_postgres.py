@@ -223,3 +223,21 @@ async def test_removing_a_file_while_another_instance_swaps_its_chunks(make_host
             other.commit()
         await removing
         assert db.chunk_count(vs.id) == 0 and db.file(vs.id, up.id) is None
+
+
+async def test_files_of_a_deleted_thread_go_with_it(make_host, pg_dsn, monkeypatch):
+    """A file attached to a thread (moved there on first use) is deleted with the thread, as
+    the thread's folder takes its files along in the data-folder backend."""
+    monkeypatch.delenv("JAN_POSTGRES_DSN", raising=False)
+    async with make_host(settings=pg_files(pg_dsn)) as jan, asgi_client(jan) as http:
+        client = client_for(http)
+        kept = await client.files.create(file=("kept.md", b"# kept"), purpose="assistants")
+        up = await client.files.create(file=("notes.md", markdown_doc()), purpose="assistants")
+        thread = (await http.post("/v1/threads", json={})).json()
+        retrieval(jan).files.move_to_thread(up.id, thread["id"])
+        assert (await http.delete(f"/v1/threads/{thread['id']}")).status_code == 200
+
+        async def only_the_other_left() -> bool:
+            return [f.id for f in (await client.files.list()).data] == [kept.id]
+
+        await eventually(only_the_other_left)  # the handler runs after the delete returns
