@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import openai
 import pg_fixtures
 import psycopg
@@ -241,3 +242,35 @@ async def test_files_of_a_deleted_thread_go_with_it(make_host, pg_dsn, monkeypat
             return [f.id for f in (await client.files.list()).data] == [kept.id]
 
         await eventually(only_the_other_left)  # the handler runs after the delete returns
+
+
+def test_keyword_ranking_weighs_the_rare_word_like_bm25(pg_dsn):
+    """PostgreSQL's keyword side agrees with FTS5's BM25 where it matters: a chunk holding the
+    rare word outranks chunks repeating the common one."""
+    from test_files_keyword import TEXTS
+    from threads_fixtures import load_module
+
+    pg = load_module("files", "pg").Pg(pg_dsn)
+    try:
+        pg.migrate()
+        db = load_module("files", "pg_db").PgIndexDB(pg, "test")
+        db.put_store({"id": "vs_a", "created_at": 0}, "m")
+        db.put_file("vs_a", {"id": "file_a", "created_at": 0, "status": "in_progress"})
+        names = ["rivers", *TEXTS]  # short, the common word twice, and the oldest chunk
+        texts = ["River, rivers.", *TEXTS.values()]
+        ids = db.replace_chunks("vs_a", "file_a", "m", texts,
+                                np.zeros((len(texts), 4), dtype=np.float32))
+        by_id = dict(zip(ids, names, strict=True))
+        keywords = db.keyword_index()
+
+        def ranked(query: str) -> list[str]:
+            return [by_id[cid] for cid, _ in keywords.search(["vs_a"], query, 20)]
+
+        assert ranked("heron river")[:2] == ["heron_river", "heron"]
+        assert len(ranked("heron river")) == 11  # every chunk holding either word
+        assert ranked("rivers heron")[:2] == ["heron_river", "heron"]  # stemmed alike
+        assert ranked("the of and") == []  # only the parser's stop-words: nothing to rank
+        assert set(ranked("heron') | !(:*")) == {"heron_river", "heron"}  # no tsquery syntax
+        assert keywords.search(["vs_other"], "heron", 5) == []
+    finally:
+        pg.close()
