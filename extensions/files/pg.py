@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,9 +65,20 @@ def resolve_dsn(settings: dict[str, Any], host_settings: dict[str, Any]) -> str:
 
 
 class Pg:
-    """A small pool plus the error mapping every query goes through."""
+    """A small pool plus the error mapping every query goes through.
+
+    Queries are synchronous, some on the event loop: while the database is down, waiting
+    ``timeout`` for a connection on every request would stall the whole server. So the first
+    failure opens a breaker: requests answer 503 at once while a background thread probes the
+    database every ``PROBE_EVERY`` seconds, and the first probe that connects closes it.
+    """
+
+    PROBE_EVERY = 0.5
 
     def __init__(self, dsn: str, *, max_size: int = 4, timeout: float = 5.0) -> None:
+        self.dsn = dsn
+        self.down = threading.Event()
+        self.closed = False
         try:
             psycopg.connect(dsn, connect_timeout=5).close()
         except psycopg.Error as exc:
@@ -77,10 +90,33 @@ class Pg:
                                    open=True, name="jan-files")
 
     def close(self) -> None:
+        self.closed = True
         self.pool.close()
+
+    def _unavailable(self) -> Unavailable:
+        return Unavailable("The database is unavailable right now; retry shortly",
+                           headers={"Retry-After": "1"})
+
+    def _trip(self) -> None:
+        if self.down.is_set():
+            return
+        self.down.set()
+        threading.Thread(target=self._probe, name="jan-files-pg-probe", daemon=True).start()
+
+    def _probe(self) -> None:
+        while not self.closed:
+            try:
+                psycopg.connect(self.dsn, connect_timeout=5).close()
+            except psycopg.Error:
+                time.sleep(self.PROBE_EVERY)
+                continue
+            self.down.clear()
+            return
 
     @contextlib.contextmanager
     def conn(self, *, transaction: bool = False) -> Iterator[psycopg.Connection]:
+        if self.down.is_set():
+            raise self._unavailable()
         try:
             with self.pool.connection() as conn:
                 if transaction:
@@ -89,8 +125,8 @@ class Pg:
                 else:
                     yield conn
         except (psycopg.OperationalError, PoolTimeout):
-            raise Unavailable("The database is unavailable right now; retry shortly",
-                              headers={"Retry-After": "1"}) from None
+            self._trip()
+            raise self._unavailable() from None
         except psycopg.DataError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InvalidRequest(f"The database cannot store this value: {first}") from None
