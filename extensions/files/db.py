@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # numpy is imported when first used: it costs seconds at startup
     import numpy as np
 
+    from .keyword import KeywordIndex
+
 SCHEMA = """
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=NORMAL;
@@ -52,6 +54,8 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 
 class IndexDB:
     """All SQL in one place. Calls are short; a lock makes them safe from worker threads."""
+
+    shared = False  # one machine: no other instance leaves work to sweep up
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,10 +156,24 @@ class IndexDB:
         rows = self._q("SELECT doc FROM batches WHERE id=? AND vs_id=?", (batch_id, vs_id))
         return json.loads(rows[0][0]) if rows else None
 
+    # ------------------------------------------------------------------ claims
+    def claim(self, vs_id: str, file_id: str) -> bool:
+        """One machine: the file's status (checked by the indexer) is claim enough."""
+        return True
+
+    def renew(self, vs_id: str, file_id: str) -> None:
+        pass
+
+    def unclaimed(self) -> list[tuple[str, str]]:
+        return []
+
     # ------------------------------------------------------------------ chunks
     def replace_chunks(self, vs_id: str, file_id: str, model: str, texts: list[str],
-                       vectors: np.ndarray) -> list[int]:
-        """Swap a file's chunks for new ones in one transaction; returns the new chunk ids."""
+                       vectors: np.ndarray) -> list[int] | None:
+        """Swap a file's chunks for new ones in one transaction; returns the new chunk ids.
+
+        (``PgIndexDB`` returns ``None`` for a file no longer in progress; here the indexer's
+        check just before suffices: one process writes a store's files at a time.)"""
         import numpy as np
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -177,12 +195,22 @@ class IndexDB:
         self.conn.execute("INSERT INTO generations(vs_id, gen) VALUES (?, 1) ON CONFLICT(vs_id) "
                           "DO UPDATE SET gen = gen + 1", (vs_id,))
 
-    def data_version(self) -> int:
+    def data_version(self) -> int | None:
         """Changes whenever another connection (another process) commits to the file."""
         return int(self._q("PRAGMA data_version")[0][0])
 
-    def generations(self) -> dict[str, int]:
-        return dict(self._q("SELECT vs_id, gen FROM generations"))
+    def generations(self, vs_ids: list[str] | None = None) -> dict[str, int]:
+        found = dict(self._q("SELECT vs_id, gen FROM generations"))
+        return found if vs_ids is None else {v: found[v] for v in vs_ids if v in found}
+
+    def file_texts(self, vs_id: str, file_id: str) -> list[str]:
+        return [r[0] for r in self._q("SELECT text FROM chunks WHERE vs_id=? AND file_id=? "
+                                      "ORDER BY seq", (vs_id, file_id))]
+
+    def keyword_index(self) -> KeywordIndex:
+        from .keyword import KeywordIndex
+
+        return KeywordIndex(self)
 
     def chunk_ids(self, vs_id: str, model: str) -> np.ndarray:
         import numpy as np

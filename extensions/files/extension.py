@@ -2,8 +2,10 @@
 
 Uploaded files are plain files in the data folder (``files/<id>/`` or a thread's ``files/``);
 the search index (SQLite with FTS5 for BM25, usearch HNSW graphs for vectors) lives in
-``<data>/vector_stores/``. Other extensions reach retrieval through
-``ctx.services.get("files")`` (see ``retrieval.Retrieval``).
+``<data>/vector_stores/``. With ``"backend": "postgresql"`` files and the index's rows live in
+PostgreSQL instead, shared by every instance on it (``backend.py``); graphs stay local caches.
+Other extensions reach retrieval through ``ctx.services.get("files")``
+(see ``retrieval.Retrieval``).
 """
 
 from __future__ import annotations
@@ -15,23 +17,23 @@ from typing import Any
 from jan.sdk import Context, Extension, hookimpl
 
 from . import cli
-from .db import IndexDB
+from .backend import open_backend
 from .file_routes import FileRoutes
 from .retrieval import Retrieval
 from .service import VectorStores
-from .store import FileStore
 from .vectors import Graphs
 from .vs_routes import VectorStoreRoutes
+
+SWEEP_EVERY = 30.0  # seconds between looks for in-progress files no instance is indexing
 
 
 class FilesExtension(Extension):
     def activate(self, ctx: Context) -> Retrieval:
         self.ctx = ctx
-        folder = ctx.data.sub("vector_stores")
-        self.db = IndexDB(folder.path("index.sqlite"))
-        self.graphs = Graphs(folder.root, self.db)
-        files = FileStore(ctx.data, max_bytes=int(ctx.settings.get("max_file_bytes")
-                                                  or 512 * 1024 * 1024))
+        self.backend = open_backend(ctx)
+        self.db, files = self.backend.db, self.backend.files
+        self.graphs = Graphs(ctx.data.sub("vector_stores").root, self.db)
+        self.files = files
         self.stores = VectorStores(ctx, self.db, self.graphs, files)
         self.retrieval = Retrieval(ctx, files, self.stores)
         ctx.services.provide("files", self.retrieval)
@@ -49,14 +51,24 @@ class FilesExtension(Extension):
                 self.stores.indexer.submit(doc["id"], item["id"])
         with contextlib.suppress(Exception):  # no model yet: checked again on the next start
             await self.stores.reindex_stale()
+        while self.db.shared:  # files another instance left (it died, or its queue is long)
+            await asyncio.sleep(SWEEP_EVERY)
+            try:
+                for vs_id, file_id in await asyncio.to_thread(self.db.unclaimed):
+                    self.stores.indexer.submit(vs_id, file_id)
+            except Exception as exc:  # noqa: BLE001 - the database is down: try again later
+                self.ctx.log.warning("files: looking for unclaimed work failed: %s", exc)
 
-    async def _thread_deleted(self, _topic: str, _data: Any) -> None:
+    async def _thread_deleted(self, _topic: str, data: Any) -> None:
+        thread_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(thread_id, str):
+            await asyncio.to_thread(self.files.thread_deleted, thread_id)
         await asyncio.to_thread(self.retrieval.forget_missing)
 
     def deactivate(self) -> None:
         with contextlib.suppress(Exception):
             self.graphs.save()
-        self.db.close()
+        self.backend.close()
 
     @hookimpl
     def register_routes(self, register: Any) -> None:

@@ -12,12 +12,13 @@ from jan.sdk.errors import InvalidRequest
 from jan.sdk.http import Request, Response, json_response, page_query
 from jan.sdk.openai_shapes import page_to_api
 
+from .backend import Files
 from .retrieval import Retrieval
-from .store import PURPOSES, FileStore, check_id
+from .store import PURPOSES, check_id
 
 
 class FileRoutes:
-    def __init__(self, ctx: Context, files: FileStore, retrieval: Retrieval) -> None:
+    def __init__(self, ctx: Context, files: Files, retrieval: Retrieval) -> None:
         self.ctx, self.files, self.retrieval = ctx, files, retrieval
 
     def table(self) -> list[tuple[str, Any, list[str]]]:

@@ -20,10 +20,9 @@ if TYPE_CHECKING:
 from jan.sdk import Context
 from jan.sdk.errors import ApiError, InvalidRequest
 
+from .backend import Files, Index
 from .chunking import chunk
-from .db import IndexDB
 from .extract import ExtractError, extract
-from .store import FileStore
 from .vectors import Graphs
 
 EMBED_BATCH = 16
@@ -62,7 +61,7 @@ class Embedder:
 
 
 class Indexer:
-    def __init__(self, ctx: Context, db: IndexDB, graphs: Graphs, files: FileStore,
+    def __init__(self, ctx: Context, db: Index, graphs: Graphs, files: Files,
                  embedder: Embedder, on_done: Callable[[str, dict[str, Any]], Awaitable[None]]
                  ) -> None:
         self.ctx, self.db, self.graphs, self.files = ctx, db, graphs, files
@@ -98,6 +97,8 @@ class Indexer:
         doc = self.db.file(vs_id, file_id)
         if doc is None or doc["status"] != "in_progress":
             return  # removed or cancelled while queued
+        if not self.db.claim(vs_id, file_id):
+            return  # another instance on the shared database is indexing it
         try:
             model, ids, vectors, size = await self._embed_file(doc)
         except (ExtractError, ApiError) as exc:
@@ -122,11 +123,17 @@ class Indexer:
         static = (doc.get("chunking_strategy") or {}).get("static") or {}
         texts = chunk(sections, int(static.get("max_chunk_size_tokens", 400)),
                       int(static.get("chunk_overlap_tokens", 100)))
-        model, vectors = await self.embedder.embed(texts)
+
+        async def renew(_done: int) -> None:  # our claim stays fresh while we embed
+            await asyncio.to_thread(self.db.renew, vs_id, file_id)
+
+        model, vectors = await self.embedder.embed(texts, progress=renew)
         current = self.db.file(vs_id, file_id)
-        if current is None or current["status"] != "in_progress":
+        ids = None
+        if current is not None and current["status"] == "in_progress":
+            ids = self.db.replace_chunks(vs_id, file_id, model, texts, vectors)
+        if ids is None:
             return model, None, None, 0  # removed or cancelled while embedding
-        ids = self.db.replace_chunks(vs_id, file_id, model, texts, vectors)
         store = self.db.store(vs_id)
         if store is not None and store[1] != model:
             self.db.put_store(store[0], model)

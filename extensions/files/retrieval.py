@@ -19,8 +19,8 @@ from jan.sdk import Context
 from jan.sdk.errors import ApiError, NotFound
 from jan.sdk.services import HealthReport
 
+from .backend import Files
 from .service import VectorStores
-from .store import FileStore
 
 DEFAULT_TOP_K = 3
 QUOTE_CHARS = 1000
@@ -91,7 +91,7 @@ def _attached(messages: list[Any]) -> list[str]:
 
 
 class Retrieval:
-    def __init__(self, ctx: Context, files: FileStore, stores: VectorStores) -> None:
+    def __init__(self, ctx: Context, files: Files, stores: VectorStores) -> None:
         self.ctx, self.files, self.stores = ctx, files, stores
 
     async def search(self, vector_store_ids: list[str], query: str, *,

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-from .db import IndexDB
-from .keyword import KeywordIndex, terms
+from .backend import Index
+from .keyword import terms
 from .vectors import Graphs
 
 K = 10
@@ -80,7 +80,7 @@ def check_filter(flt: Any, depth: int = 0) -> None:
         raise ValueError(f"unknown filter type {kind!r}")
 
 
-def _exact(db: IndexDB, vs_id: str, model: str, files: list[str], query: np.ndarray,
+def _exact(db: Index, vs_id: str, model: str, files: list[str], query: np.ndarray,
            count: int) -> list[tuple[int, float]]:
     import numpy as np
 
@@ -98,9 +98,9 @@ def _exact(db: IndexDB, vs_id: str, model: str, files: list[str], query: np.ndar
 class Searcher:
     """Hybrid search over one index; holds what queries reuse (the keyword side's caches)."""
 
-    def __init__(self, db: IndexDB, graphs: Graphs) -> None:
+    def __init__(self, db: Index, graphs: Graphs) -> None:
         self.db, self.graphs = db, graphs
-        self.keyword = KeywordIndex(db)
+        self.keyword = db.keyword_index()  # FTS5 BM25, or PostgreSQL full text
 
     def hybrid(self, stores: list[tuple[str, str | None]], query: str, vector: np.ndarray | None,
                model: str | None, *, limit: int, threshold: float,

@@ -16,10 +16,9 @@ from jan.sdk.models import Page, new_id
 from jan.sdk.openai_shapes import cursor_window
 
 from . import search as hybrid_search
+from .backend import Files, Index
 from .chunking import AUTO_MAX_TOKENS, AUTO_OVERLAP
-from .db import IndexDB
 from .indexer import Embedder, Indexer
-from .store import FileStore
 from .vectors import Graphs
 
 AUTO_STRATEGY = {"type": "static", "static": {"max_chunk_size_tokens": AUTO_MAX_TOKENS,
@@ -45,7 +44,7 @@ def static_strategy(value: dict[str, Any] | None) -> dict[str, Any]:
 
 
 class VectorStores:
-    def __init__(self, ctx: Context, db: IndexDB, graphs: Graphs, files: FileStore) -> None:
+    def __init__(self, ctx: Context, db: Index, graphs: Graphs, files: Files) -> None:
         self.ctx, self.db, self.graphs, self.files = ctx, db, graphs, files
         self.embedder = Embedder(ctx)
         self.searcher = hybrid_search.Searcher(db, graphs)
@@ -143,9 +142,7 @@ class VectorStores:
 
     def file_chunks(self, vs_id: str, file_id: str) -> list[str]:
         self.file(vs_id, file_id)
-        rows = self.db._q("SELECT text FROM chunks WHERE vs_id=? AND file_id=? ORDER BY seq",
-                          (vs_id, file_id))
-        return [r[0] for r in rows]
+        return self.db.file_texts(vs_id, file_id)
 
     # ------------------------------------------------------------------ batches
     def create_batch(self, vs_id: str, files: list[dict[str, Any]]) -> dict[str, Any]:

@@ -58,6 +58,23 @@ def check_id(file_id: str) -> str:
     return file_id
 
 
+def new_record(filename: str, data: bytes, purpose: str, max_bytes: int,
+               thread_id: str | None = None) -> FileRecord:
+    """The record of a new upload, after checking it (shared by both file stores)."""
+    if purpose not in UPLOAD_PURPOSES:
+        raise InvalidRequest(f"Invalid 'purpose': must be one of {', '.join(UPLOAD_PURPOSES)}",
+                             param="purpose")
+    if not data:
+        raise InvalidRequest("The uploaded file is empty", param="file")
+    if len(data) > max_bytes:
+        raise InvalidRequest(f"File is too large: {len(data)} bytes, the limit is "
+                             f"{max_bytes} bytes", param="file", code="file_too_large")
+    name = safe_name(filename)
+    return FileRecord(id=new_id("file"), bytes=len(data), created_at=int(time.time()),
+                      filename=name, purpose=purpose, thread_id=thread_id,
+                      stored=f"_{name}" if name.lower() == SIDECAR else None)
+
+
 class FileStore:
     def __init__(self, data: Folder, *, max_bytes: int) -> None:
         self.data = data
@@ -91,18 +108,7 @@ class FileStore:
     # ------------------------------------------------------------------ CRUD
     def create(self, filename: str, data: bytes, purpose: str,
                thread_id: str | None = None) -> FileRecord:
-        if purpose not in UPLOAD_PURPOSES:
-            raise InvalidRequest(f"Invalid 'purpose': must be one of {', '.join(UPLOAD_PURPOSES)}",
-                                 param="purpose")
-        if not data:
-            raise InvalidRequest("The uploaded file is empty", param="file")
-        if len(data) > self.max_bytes:
-            raise InvalidRequest(f"File is too large: {len(data)} bytes, the limit is "
-                                 f"{self.max_bytes} bytes", param="file", code="file_too_large")
-        name = safe_name(filename)
-        record = FileRecord(id=new_id("file"), bytes=len(data), created_at=int(time.time()),
-                            filename=name, purpose=purpose, thread_id=thread_id,
-                            stored=f"_{name}" if name.lower() == SIDECAR else None)
+        record = new_record(filename, data, purpose, self.max_bytes, thread_id)
         parts = ("threads", thread_id, "files", record.id) if thread_id else ("files", record.id)
         folder = self.data.sub(*parts)
         # Bytes first, sidecar last: a crash in between leaves no half-listed file.
@@ -163,3 +169,6 @@ class FileStore:
 
     def count(self) -> int:
         return len(self._all_folders())
+
+    def thread_deleted(self, thread_id: str) -> None:
+        """Nothing to do: the thread's folder took its files along."""

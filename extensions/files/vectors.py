@@ -1,6 +1,7 @@
 """Approximate nearest neighbours: one usearch HNSW graph per vector store, saved beside the DB.
 
-The graph is a cache of the chunk vectors held in SQLite: keys are chunk ids, so a hit whose
+The graph is a cache of the chunk vectors held in the index (SQLite, or PostgreSQL shared
+with other instances): keys are chunk ids, so a hit whose
 chunk was deleted meanwhile is simply dropped by the caller. On load, and whenever another
 process changed the store (``refresh``), the graph is synced with the rows: ids it lacks are
 added, ids no longer in the database removed (a crash before a save, ``jan files add`` while a
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # numpy and usearch load on first use (seconds at startup otherwise)
     import numpy as np
 
-from .db import IndexDB
+from .backend import Index
 
 _ID = re.compile(r"^vs_[0-9A-Za-z_]{1,60}$")
 
@@ -34,7 +35,7 @@ def _new_graph(dims: int) -> Any:
 
 
 class Graphs:
-    def __init__(self, folder: Path, db: IndexDB) -> None:
+    def __init__(self, folder: Path, db: Index) -> None:
         self.folder, self.db = folder, db
         self.loaded: dict[str, tuple[str, Any]] = {}  # vs_id -> (model, graph)
         self.synced: dict[str, int | None] = {}  # vs_id -> generation the graph last matched
@@ -66,15 +67,16 @@ class Graphs:
     def refresh(self) -> None:
         """Catch up with chunks another process (``jan files add``) added or removed.
 
-        One ``PRAGMA data_version`` per search when nothing changed; after a foreign commit,
-        the stores whose generation moved are synced with their rows.
+        SQLite: one ``PRAGMA data_version`` per search when nothing changed; after a foreign
+        commit, the stores whose generation moved are synced with their rows. PostgreSQL has
+        no such counter: one query reads the generations of the stores this process holds.
         """
         with self.lock:
             version = self.db.data_version()
-            if version == self.version:
+            if version is not None and version == self.version:
                 return
             self.version = version
-            generations = self.db.generations()
+            generations = self.db.generations(list(self.loaded))
             for vs_id in list(self.loaded):
                 if generations.get(vs_id) != self.synced.get(vs_id):
                     self._sync(vs_id, generations.get(vs_id))
@@ -85,7 +87,7 @@ class Graphs:
 
         model, graph = self.loaded[vs_id]
         if generation is None:
-            generation = self.db.generations().get(vs_id)
+            generation = self.db.generations([vs_id]).get(vs_id)
         want = self.db.chunk_ids(vs_id, model)
         have = np.asarray(graph.keys, dtype=np.uint64) if len(graph) else want[:0]
         gone = np.setdiff1d(have, want, assume_unique=True)

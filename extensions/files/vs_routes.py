@@ -9,9 +9,9 @@ from jan.sdk.errors import ApiError, InvalidRequest
 from jan.sdk.http import Request, Response, json_response, page_query, read_body
 from jan.sdk.openai_shapes import page_to_api
 
+from .backend import Files
 from .schemas import BatchCreate, FileAdd, FileUpdate, SearchRequest, StoreCreate, StoreModify
 from .service import VectorStores
-from .store import FileStore
 
 VS = "/v1/vector_stores/{vs_id}"
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
@@ -22,7 +22,7 @@ def _dump(model: Any) -> Any:
 
 
 class VectorStoreRoutes:
-    def __init__(self, ctx: Context, files: FileStore, stores: VectorStores) -> None:
+    def __init__(self, ctx: Context, files: Files, stores: VectorStores) -> None:
         self.ctx, self.files, self.vs = ctx, files, stores
 
     def table(self) -> list[tuple[str, Any, list[str]]]:
