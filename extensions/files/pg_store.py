@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from jan.sdk.errors import NotFound
 from jan.sdk.models import Page
-from jan.sdk.openai_shapes import cursor_window
 
 from .pg import Pg
-from .store import FileRecord, check_id, new_record
+from .store import FileRecord, check_id, new_record, page_of
 
 MAX_BYTES = 256 * 1024 * 1024
 
@@ -51,11 +50,8 @@ class PgFileStore:
 
     def list(self, *, purpose: str | None = None, limit: int = 100, order: str = "desc",
              after: str | None = None, before: str | None = None) -> Page[FileRecord]:
-        records = [r for r in self.all() if purpose is None or r.purpose == purpose]
-        index = {r.id: i for i, r in enumerate(records)}
-        positions, more = cursor_window(len(records), index.get, limit=limit, order=order,
-                                        after=after, before=before)
-        return Page(data=[records[i] for i in positions], has_more=more)
+        return page_of(self.all(), purpose=purpose, limit=limit, order=order, after=after,
+                       before=before)
 
     def delete(self, file_id: str) -> None:
         if not self.pg.q("DELETE FROM files_uploads WHERE id=%s RETURNING 1",

@@ -28,6 +28,16 @@ PURPOSES = ("assistants", "assistants_output", "batch", "batch_output", "fine-tu
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
 
 
+
+def page_of(records: list[FileRecord], *, purpose: str | None, limit: int, order: str,
+            after: str | None, before: str | None) -> Page[FileRecord]:
+    """One page of ``GET /v1/files`` from all records, oldest first (both backends)."""
+    records = [r for r in records if purpose is None or r.purpose == purpose]
+    index = {r.id: i for i, r in enumerate(records)}
+    positions, more = cursor_window(len(records), index.get, limit=limit, order=order,
+                                    after=after, before=before)
+    return Page(data=[records[i] for i in positions], has_more=more)
+
 class FileRecord(BaseModel):
     id: str
     object: Literal["file"] = "file"
@@ -144,11 +154,8 @@ class FileStore:
 
     def list(self, *, purpose: str | None = None, limit: int = 100, order: str = "desc",
              after: str | None = None, before: str | None = None) -> Page[FileRecord]:
-        records = [r for r in self.all() if purpose is None or r.purpose == purpose]
-        index = {r.id: i for i, r in enumerate(records)}
-        positions, more = cursor_window(len(records), index.get, limit=limit, order=order,
-                                        after=after, before=before)
-        return Page(data=[records[i] for i in positions], has_more=more)
+        return page_of(self.all(), purpose=purpose, limit=limit, order=order, after=after,
+                       before=before)
 
     def delete(self, file_id: str) -> None:
         folder = self._folder(file_id)
