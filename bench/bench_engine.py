@@ -1,7 +1,8 @@
 """Where a chat app feels the engine, against llama.cpp's ``llama-server`` in the same run.
 
 1. First token under load: 8 and 16 concurrent streams (greedy, ``--tokens`` each): worst and
-   median time to first token, aggregate tokens/s (engine and llama-server both with 16 slots).
+   median time to first token, aggregate tokens/s (engine and llama-server both with 16 slots),
+   in ``--rounds`` alternating rounds, each figure the median over the rounds.
 2. Embeddings: requests of 64 inputs, inputs/s (llama-server with ``--embeddings``).
 3. Resuming a ~3,000-token conversation after the model was unloaded: time to first token with
    the engine's on-disk KV cache, against the engine re-processing it (cache off) and against
@@ -87,31 +88,37 @@ async def load_test(target: Any, n: int, tokens: int, salt: str) -> Run:
     return Run(list(await asyncio.gather(*(target.stream(m, tokens) for m in msgs))))
 
 
-def line(name: str, run: Run) -> tuple[str, float, float, float]:
-    t = sorted(run.ttfts)
-    return name, max(t), statistics.median(t), run.tps
+def line(name: str, runs: list[Run]) -> tuple[str, float, float, float]:
+    """Worst and median time to first token and tokens/s: each the median over the rounds."""
+    worst = statistics.median(max(r.ttfts) for r in runs)
+    median = statistics.median(statistics.median(r.ttfts) for r in runs)
+    return name, worst, median, statistics.median(r.tps for r in runs)
 
 
 async def concurrency(args: argparse.Namespace, threads: int) -> list[tuple]:
-    out = []
+    """Both servers up at once, measured in alternating rounds (the one measured first
+    alternates too), so drift in the machine's speed hits both alike."""
     spec = LoadSpec(model_id="bench", path=args.model, ctx_len=512, n_parallel=SLOTS,
                     cpu_threads=threads)
     eng = EngineTarget(spec)
+    runs: dict[str, list[Run]] = {}
     try:
         await eng.engine.load(spec)
-        await load_test(eng, 8, 4, "w")  # warm-up round, not measured
-        for n in (8, 16):
-            out.append(line(f"engine {n} streams", await load_test(eng, n, args.tokens, "e")))
+        with llama_server(args.llama_server, args.model, threads, 512, SLOTS) as base:
+            srv = Server("llama-server", base, "bench")
+            targets = {"engine": eng, "llama-server": srv}
+            for target in targets.values():
+                await load_test(target, 8, 4, "w")  # warm-up round, not measured
+            for r in range(args.rounds):
+                order = list(targets.items())[:: 1 if r % 2 == 0 else -1]
+                for n in (8, 16):
+                    for name, target in order:  # a new salt a round: nothing fully cached
+                        run = await load_test(target, n, args.tokens, f"e{r}")
+                        runs.setdefault(f"{name} {n} streams", []).append(run)
+            await srv.close()
     finally:
         await eng.engine.close()
-    with llama_server(args.llama_server, args.model, threads, 512, SLOTS) as base:
-        srv = Server("llama-server", base, "bench")
-        await load_test(srv, 8, 4, "w")  # warm-up round, not measured
-        for n in (8, 16):
-            out.append(line(f"llama-server {n} streams",
-                            await load_test(srv, n, args.tokens, "e")))
-        await srv.close()
-    return out
+    return [line(name, runs[name]) for name in sorted(runs)]
 
 
 def texts(n: int) -> list[str]:
@@ -218,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=int, default=32, help="tokens per stream")
     p.add_argument("--turns", type=int, default=28, help="turns of the resumed conversation")
     p.add_argument("--embed-requests", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds of the load test")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--parts", default="load,embed,resume",
                    help="comma-separated subset of load,embed,resume")
