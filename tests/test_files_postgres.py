@@ -190,7 +190,9 @@ async def test_database_down_is_a_503_then_recovers(make_host, own_pg_server, mo
 async def test_misconfiguration_is_named(make_host, monkeypatch):
     monkeypatch.delenv("JAN_POSTGRES_DSN", raising=False)
     for files, needle in (({"backend": "postgresql"}, "JAN_POSTGRES_DSN"),
-                          ({"backend": "cloud"}, 'unknown "backend"'),
+                          ({"backend": "cloud"}, "setting 'backend'"),
+                          ({"backend": "postgresql", "db_timeout": "soon"},
+                           "setting 'db_timeout'"),
                           ({"backend": "postgresql", "dsn": "host=127.0.0.1 port=1"},
                            "cannot connect to PostgreSQL")):
         async with make_host(settings={"extensions": {"files": files}}) as jan, \

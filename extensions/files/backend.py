@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jan.sdk import Context
 
+from .settings import files_settings
 from .store import FileRecord, FileStore
 
 if TYPE_CHECKING:
     import numpy as np
 
-BACKENDS = ("files", "postgresql")
 
 
 class KeywordSearch(Protocol):
@@ -97,11 +97,8 @@ class Backend:
 
 
 def open_backend(ctx: Context) -> Backend:
-    settings = ctx.settings
-    max_bytes = int(settings.get("max_file_bytes") or 512 * 1024 * 1024)
-    kind = settings.get("backend") or "files"
-    if kind not in BACKENDS:
-        raise BackendError(f'files: unknown "backend" {kind!r}: use "files" or "postgresql"')
+    settings = files_settings(ctx)
+    max_bytes, kind = settings.max_file_bytes, settings.backend
     folder = ctx.data.sub("vector_stores")
     if kind == "files":
         from .db import IndexDB
@@ -117,8 +114,7 @@ def open_backend(ctx: Context) -> Backend:
                            "pip install 'jan-py[postgresql]'") from None
 
     try:
-        pg = Pg(resolve_dsn(settings, ctx.host_settings or {}),
-                timeout=float(settings.get("db_timeout") or 5.0))
+        pg = Pg(resolve_dsn(settings.dsn, ctx.host_settings or {}), timeout=settings.db_timeout)
     except PgConfigError as exc:
         raise BackendError(str(exc)) from None
     try:

@@ -23,6 +23,7 @@ from jan.sdk.errors import ApiError, InvalidRequest
 from .backend import Files, Index
 from .chunking import chunk
 from .extract import ExtractError, extract
+from .settings import files_settings
 from .vectors import Graphs
 
 EMBED_BATCH = 16
@@ -33,7 +34,7 @@ class Embedder:
         self.ctx = ctx
 
     async def model_id(self) -> str:
-        chosen = self.ctx.settings.get("embedding_model") or await self.ctx.services.get(
+        chosen = files_settings(self.ctx).embedding_model or await self.ctx.services.get(
             "models").default_model()
         if not chosen:
             raise InvalidRequest("No embedding model: set the files extension's "

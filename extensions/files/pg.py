@@ -54,10 +54,10 @@ class PgConfigError(Exception):
     """A start-up problem: no DSN, a DSN that does not connect, a schema too new."""
 
 
-def resolve_dsn(settings: dict[str, Any], host_settings: dict[str, Any]) -> str:
+def resolve_dsn(own: str, host_settings: dict[str, Any]) -> str:
     """``JAN_POSTGRES_DSN`` wins, then the files ``dsn`` setting, then threads-postgresql's."""
     shared = ((host_settings.get("extensions") or {}).get("threads-postgresql") or {})
-    for dsn in (os.environ.get(ENV_DSN, ""), settings.get("dsn") or "", shared.get("dsn") or ""):
+    for dsn in (os.environ.get(ENV_DSN, ""), own, shared.get("dsn") or ""):
         if str(dsn).strip():
             return str(dsn).strip()
     raise PgConfigError(f'"backend": "postgresql" needs a DSN: set {ENV_DSN}, or settings.json '

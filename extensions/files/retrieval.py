@@ -21,6 +21,7 @@ from jan.sdk.services import HealthReport
 
 from .backend import Files
 from .service import VectorStores
+from .settings import files_settings
 
 DEFAULT_TOP_K = 3
 QUOTE_CHARS = 1000
@@ -166,7 +167,7 @@ class Retrieval:
             with contextlib.suppress(ApiError):  # a deleted attachment is skipped
                 self.files.move_to_thread(file_id, thread.id)
                 self.stores.add_file(doc["id"], file_id)
-        timeout = float(self.ctx.settings.get("attach_timeout", 300))
+        timeout = files_settings(self.ctx).attach_timeout
         await self.stores.indexer.wait_idle(timeout)
         return doc["id"]
 
