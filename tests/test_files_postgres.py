@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import psycopg
 import pytest
 from conftest import asgi_client
 from files_fixtures import FACT_MD, html_page, markdown_doc
-from sandbox_fixtures import MODEL, client_for, write_model
+from sandbox_fixtures import MODEL, client_for, jan_cli_env, write_model
 from waiting import eventually
 
 pg_dsn = pg_fixtures.pg_dsn
@@ -281,3 +284,31 @@ def test_keyword_ranking_weighs_the_rare_word_like_bm25(pg_dsn):
         assert keywords.search(["vs_other"], "heron", 5) == []
     finally:
         pg.close()
+
+
+async def test_cli_files_on_postgresql_are_the_servers_files(make_host, data_folder, tmp_path,
+                                                             pg_dsn, monkeypatch):
+    """``jan files add|list|rm`` in one data folder and a server on another share the files."""
+    monkeypatch.delenv("JAN_POSTGRES_DSN", raising=False)
+    (data_folder / "settings.json").write_text(json.dumps(pg_files(pg_dsn)))
+    note = tmp_path / "ferry.txt"
+    note.write_text(NEW_FACT)
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "jan.host.cli", "files", *args,
+                               "--data-folder", str(data_folder)], capture_output=True,
+                              text=True, timeout=120, env=jan_cli_env())
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    file_id = cli("add", str(note)).split("\t")[0]
+    assert file_id in cli("list")
+    other = tmp_path / "other"
+    other.mkdir()
+    async with make_host(folder=other, settings=pg_files(pg_dsn)) as jan, \
+            asgi_client(jan) as http:
+        client = client_for(http)
+        assert [f.id for f in (await client.files.list()).data] == [file_id]
+        assert (await client.files.content(file_id)).text == NEW_FACT
+        assert f"deleted {file_id}" in cli("rm", file_id)
+        assert (await client.files.list()).data == []
