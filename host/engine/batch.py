@@ -173,8 +173,9 @@ class Scheduler:
                    if s.fed < len(s.p.tokens) and self._take_share(s)]
         # First every prompt that fits whole (oldest first): each gets its first token in this
         # step, so short prompts are not stuck behind a long one; then chunks, oldest first.
-        whole = [s for s in feeding if len(s.p.tokens) - s.fed <= budget]
-        for seq in whole + [s for s in feeding if s not in whole]:
+        fits = [len(s.p.tokens) - s.fed <= budget for s in feeding]
+        whole = [s for s, f in zip(feeding, fits, strict=True) if f]
+        for seq in whole + [s for s, f in zip(feeding, fits, strict=True) if not f]:
             left = len(seq.p.tokens) - seq.fed
             if budget <= 0:
                 break
