@@ -37,3 +37,35 @@ async def test_batched_and_concurrent_embeddings_equal_one_at_a_time(smollm_path
         assert sum(x * y for x, y in zip(got, want, strict=True)) > 0.9999
     assert ea.vectors[0] != ea.vectors[1]
     assert text and done.usage.completion_tokens == 24  # generation went on meanwhile
+
+
+def test_hidden_state_vectors_equal_embedding_mode(smollm_path, monkeypatch) -> None:
+    """Vectors read from the hidden states before the output layer (which is then skipped) are
+    llama.cpp's embedding-mode vectors; a graph without that tensor falls back to the latter."""
+    from collections import deque
+
+    from jan.host.engine import hidden
+    from jan.host.engine.embed import Embedder, EmbedJob, embed_tokens
+    from jan.host.engine.native import Model, init_backend
+
+    def vectors(embedder: Embedder) -> list[list[float]]:
+        job = EmbedJob(1, embed_tokens(model, 512, inputs(20, "c")))
+        jobs = deque([job])
+        while jobs:
+            embedder.step(jobs, 128)  # several decodes
+        embedder.free()
+        return job.vectors
+
+    init_backend()
+    model = Model(str(smollm_path))
+    try:
+        fast = Embedder(model, 512, 2)
+        got = vectors(fast)
+        monkeypatch.setattr(hidden, "HIDDEN_TENSOR", b"no-such-tensor")
+        slow = Embedder(model, 512, 2)
+        want = vectors(slow)
+    finally:
+        model.free()
+    assert fast.hidden is not None and slow.hidden is None
+    for g, w in zip(got, want, strict=True):
+        assert sum(x * y for x, y in zip(g, w, strict=True)) > 0.99999

@@ -104,7 +104,7 @@ class Context:
 
     def __init__(
         self, model: Model, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int,
-        embeddings: bool = False, unified: bool = False,
+        embeddings: bool = False, unified: bool = False, eval_callback: object = None,
     ) -> None:
         p = L.llama_context_default_params()
         p.n_ctx = n_ctx
@@ -124,6 +124,8 @@ class Context:
         if embeddings:
             p.embeddings = True
             p.pooling_type = L.LLAMA_POOLING_TYPE_MEAN
+        if eval_callback is not None:  # a ggml_backend_sched_eval_callback (see hidden.py)
+            p.cb_eval = eval_callback
         self.model = model
         self.ptr = L.llama_init_from_model(model.ptr, p)
         if not self.ptr:
