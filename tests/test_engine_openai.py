@@ -190,8 +190,9 @@ async def test_streams_reuse_one_upstream_connection(make_host, data_folder, key
                                     json=chat_body(stream=True)) as s:
                     assert "upstream" in (await s.aread()).decode()
     peers = [seen["peer"] for seen in script.seen]
-    # (the first may open a second connection while a health check holds the other)
-    assert len(set(peers[1:])) == 1, peers
+    # Pooled connections: the health check's and the first request's (a new connection per
+    # request would show 4 ports)
+    assert len(peers) == 4 and len(set(peers)) <= 2, peers
 
 
 async def test_429_retry_after_then_success_and_errors(make_host, data_folder, key_env,
@@ -350,7 +351,7 @@ async def test_health_reports_each_upstream_and_degrades_without_one(make_host, 
             ups = {u["url"]: u for u in health["remote-inference"]["up"]["upstreams"]}
             assert ups[url]["healthy"] and ups[url]["requests"] >= 1
             assert ups[url]["mean_first_byte_ms"] is not None
-            assert not ups[dead]["healthy"] and "ConnectError" in ups[dead]["last_error"]
+            assert not ups[dead]["healthy"] and "cannot connect" in ups[dead]["last_error"]
             assert health["status"] == "degraded"  # engine 'gone' has no healthy upstream
             assert "engine 'gone' has no healthy upstream" in " ".join(health["problems"])
             assert not any("engine 'up'" in p for p in health["problems"])

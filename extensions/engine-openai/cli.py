@@ -117,7 +117,7 @@ async def run_test(args: argparse.Namespace, ctx: Any) -> int:
             print(f"{args.model}: {text!r}")
         return 1 if bad else 0
     finally:
-        await client.http.aclose()
+        await client.aclose()
 
 
 COMMANDS = [

@@ -119,7 +119,7 @@ class RemoteInference:
 
     async def close(self) -> None:
         for c in self.clients.values():
-            await c.http.aclose()
+            await c.aclose()
 
 
 class EngineOpenAIExtension(Extension):
