@@ -104,7 +104,7 @@ def _run(folder: Path, host: str, port: int, api_key: str | None, reload_bundled
     config = uvicorn.Config(
         jan.app, host=host, port=port, lifespan="on", interface="asgi3", log_level="warning",
         timeout_graceful_shutdown=int(os.environ.get("JAN_SHUTDOWN_GRACE", "10")),
-        access_log=False,
+        access_log=False,  # http="auto": httptools (a dependency) when importable, else h11
     )
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal it caught once its graceful shutdown is done; with these
