@@ -48,6 +48,12 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``llama_server`` run last: under CI they wait for the llama-server build that
+    .ci/run starts beside the suite, which has then had the whole run to finish."""
+    items.sort(key=lambda item: item.get_closest_marker("llama_server") is not None)
+
+
 @pytest.fixture
 def smollm_path() -> Path:
     path = smollm_gguf()
