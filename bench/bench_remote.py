@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_llama_server import CACHE  # noqa: E402
+from build_llama_server import BINARY  # noqa: E402
 from engine_http import HttpTarget, free_port, llama_server, server_process  # noqa: E402
 
 SMOLLM = "smollm2-135m-instruct"
@@ -101,7 +101,7 @@ async def compare(direct: HttpTarget, through: HttpTarget, tokens: int, rounds: 
 
 
 async def main(args: argparse.Namespace) -> None:
-    binary = CACHE / "build" / "bin" / "llama-server"
+    binary = BINARY
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
         if binary.is_file():
