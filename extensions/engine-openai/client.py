@@ -157,6 +157,8 @@ class ProviderClient:
                         first = False
                     for ev in reader.read(chunk):
                         yield ev
+                else:
+                    complete = True  # the body ended without a [DONE]
                 u = reader.usage
                 yield Done(finish_reason=reader.finish_reason(), usage=Usage(
                     prompt_tokens=u.get("prompt_tokens", 0) or 0,
