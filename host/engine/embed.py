@@ -109,14 +109,15 @@ class Embedder:
         if rc != 0:
             raise RuntimeError(f"embedding failed (llama_decode code {rc})")
         if self.hidden is None:
-            return [_normalise(self.ctx.embedding(seq)) for seq in range(len(inputs))]
-        vectors = self.hidden.pooled([len(t) for t in inputs])
-        if vectors is None:  # this graph has no hidden-state tensor by that name
-            self.ctx.free()
-            self.hidden = None
-            self.ctx = self._context()
-            return self._vectors(inputs)
-        return vectors
+            pooled = [self.ctx.embedding(seq) for seq in range(len(inputs))]
+        else:
+            pooled = self.hidden.pooled([len(t) for t in inputs])
+            if pooled is None:  # this graph has no hidden-state tensor by that name
+                self.ctx.free()
+                self.hidden = None
+                self.ctx = self._context()
+                return self._vectors(inputs)
+        return [_normalise(v) for v in pooled]
 
     def free(self) -> None:
         self.ctx.free()

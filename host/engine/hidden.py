@@ -6,7 +6,7 @@ only for pooling to ignore it. Instead, the embedding context gets a ggml eval c
 (``llama_context_params.cb_eval``). It copies the tensor llama.cpp names ``result_norm`` (the
 normed hidden states, which embedding mode would pool) and returns false, which ggml documents as
 cancelling the rest of the graph compute: the output layer never runs, and ``llama_decode``
-still returns 0. Pooling (mean) and normalising happen here.
+still returns 0. Mean pooling happens here.
 
 Most decoder graphs name that tensor ``result_norm``; where one does not, nothing is captured
 and the caller falls back to llama.cpp's embedding mode.
@@ -39,7 +39,7 @@ _declare()
 
 
 class HiddenStates:
-    """The eval callback for one context, and the rows it captured since the last ``take``."""
+    """The eval callback for one context, and the rows it captured since the last ``pooled``."""
 
     def __init__(self, n_embd: int) -> None:
         self.n_embd = n_embd
@@ -64,16 +64,15 @@ class HiddenStates:
         self.rows = []
 
     def pooled(self, lengths: list[int]) -> list[list[float]] | None:
-        """Mean-pooled, L2-normalised vectors of consecutive inputs of ``lengths`` tokens, or
-        None when the decode did not capture one row per token (this graph has no such tensor)."""
+        """Mean-pooled vectors of consecutive inputs of ``lengths`` tokens (the caller
+        normalises them, as it does embedding mode's), or None when the decode did not capture
+        one row per token (this graph has no such tensor)."""
         rows, self.rows = self.rows, []
         hidden = np.concatenate(rows) if rows else np.empty((0, self.n_embd), np.float32)
         if hidden.shape[0] != sum(lengths):
             return None
         out, start = [], 0
         for n in lengths:
-            v = hidden[start:start + n].mean(axis=0)
+            out.append(hidden[start:start + n].mean(axis=0).tolist())
             start += n
-            norm = float(np.linalg.norm(v))
-            out.append((v / norm if norm > 0 else v).tolist())
         return out
