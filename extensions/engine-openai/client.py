@@ -40,6 +40,7 @@ from .fleet import Fleet, Upstream
 from .shapes import ChunkReader, request_body
 
 RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
+MAX_LINE = 16 * 1024 * 1024  # bytes of one SSE line: a bound on what an upstream makes us hold
 
 
 class _Retry(Exception):
@@ -239,11 +240,14 @@ class ProviderClient:
 
 
 async def _lines(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:
-    """The body's lines (``\n`` or ``\r\n``), however the upstream splits its writes; no cap on
-    a line's length (aiohttp's own ``readline`` refuses lines over 128 KiB)."""
+    """The body's lines (``\n`` or ``\r\n``), however the upstream splits its writes, up to
+    ``MAX_LINE`` bytes each (aiohttp's own ``readline`` refuses lines over 128 KiB, which one
+    big chunk can exceed). A longer line is a ``ValueError``: the stream broke."""
     rest = b""
     async for data in resp.content.iter_any():
         *lines, rest = (rest + data).split(b"\n")
+        if len(rest) > MAX_LINE:
+            raise ValueError(f"an upstream line over {MAX_LINE} bytes")
         for line in lines:
             yield line.rstrip(b"\r").decode("utf-8", "replace")
     if rest:
