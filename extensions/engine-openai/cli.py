@@ -12,7 +12,6 @@ from jan.sdk import check_id
 from jan.sdk.http import validation_message
 from jan.sdk.inference import GenerationRequest, LoadSpec
 
-from .client import ProviderClient
 from .config import Provider, is_provider_file, load_providers
 
 
@@ -101,6 +100,8 @@ async def run_test(args: argparse.Namespace, ctx: Any) -> int:
     if args.id not in providers:
         print(f"error: {errors.get(args.id, 'no remote engine ' + repr(args.id))}")
         return 1
+    from .client import ProviderClient  # aiohttp: only for the command that talks upstream
+
     client = ProviderClient(providers[args.id], ctx.data.root, ctx.log)
     try:
         await client.check()

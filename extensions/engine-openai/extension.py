@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jan.sdk import Context, Extension, Unavailable, hookimpl
 from jan.sdk.inference import (
@@ -27,9 +27,11 @@ from jan.sdk.inference import (
 from jan.sdk.services import HealthReport, ModelEntry
 
 from . import cli
-from .client import ProviderClient
 from .config import load_providers
 from .metrics import render
+
+if TYPE_CHECKING:
+    from .client import ProviderClient
 
 
 class RemoteInference:
@@ -45,8 +47,12 @@ class RemoteInference:
         providers, self.errors = load_providers(self.ctx.data.root)
         for pid, why in self.errors.items():
             self.ctx.log.warning("engine %s ignored: %s", pid, why)
-        self.clients = {pid: ProviderClient(p, self.ctx.data.root, self.ctx.log)
-                        for pid, p in providers.items()}
+        self.clients = {}
+        if providers:  # aiohttp (the client's import) costs ~0.1 s of every start-up otherwise
+            from .client import ProviderClient
+
+            self.clients = {pid: ProviderClient(p, self.ctx.data.root, self.ctx.log)
+                            for pid, p in providers.items()}
 
     def client(self, spec: LoadSpec) -> ProviderClient:
         found = self.clients.get(spec.engine)
