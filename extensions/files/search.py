@@ -111,6 +111,17 @@ class Searcher:
         ``allowed(vs_id, file_id)`` filters; ``subset`` lists each store's allowed files when a
         filter is active (a small subset is searched exactly).
         """
+        for _ in range(3):
+            hits, vanished = self._ranked(stores, query, vector, model, limit=limit,
+                                          threshold=threshold, allowed=allowed, subset=subset)
+            if not vanished:  # else a file was re-indexed between ranking and reading: again
+                break
+        return hits
+
+    def _ranked(self, stores: list[tuple[str, str | None]], query: str,
+                vector: np.ndarray | None, model: str | None, *, limit: int, threshold: float,
+                allowed: Callable[[str, str], bool] | None,
+                subset: dict[str, list[str]] | None) -> tuple[list[Hit], bool]:
         pool = max(50, limit * 5)
         lists: list[list[int]] = []
         if vector is not None:
@@ -129,13 +140,15 @@ class Searcher:
         ranked = sorted(((round(s / top, 6), cid) for cid, s in scores.items()
                          if s / top >= threshold), key=lambda x: (-x[0], x[1]))
         hits: list[Hit] = []
+        vanished = False
         for start in range(0, len(ranked), limit):  # texts of the winners only
             window = ranked[start:start + limit]
             rows = found if found is not None else self.db.chunks([c for _, c in window])
             hits += [Hit(cid, *rows[cid], score=score) for score, cid in window if cid in rows]
+            vanished = vanished or any(cid not in rows for _, cid in window)
             if len(hits) >= limit:
                 break
-        return hits[:limit]
+        return hits[:limit], vanished
 
     def _vector(self, stores: list[tuple[str, str | None]], vector: np.ndarray,
                 model: str | None, pool: int, allowed: Callable[[str, str], bool] | None,
