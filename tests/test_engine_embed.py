@@ -60,6 +60,7 @@ def test_hidden_state_vectors_equal_embedding_mode(smollm_path, monkeypatch) -> 
     model = Model(str(smollm_path))
     try:
         fast = Embedder(model, 512, 2)
+        fast.causal = False  # the same batch layout as embedding mode's (no shared openings)
         got = vectors(fast)
         monkeypatch.setattr(hidden, "HIDDEN_TENSOR", b"no-such-tensor")
         slow = Embedder(model, 512, 2)
@@ -69,3 +70,40 @@ def test_hidden_state_vectors_equal_embedding_mode(smollm_path, monkeypatch) -> 
     assert fast.hidden is not None and slow.hidden is None
     for g, w in zip(got, want, strict=True):
         assert sum(x * y for x, y in zip(g, w, strict=True)) > 0.99999
+
+
+async def test_inputs_that_open_alike_share_those_tokens_and_get_their_own_vectors(
+        smollm_path) -> None:
+    """An instruction every query carries is decoded once per batch (a causal model's hidden
+    state at a token depends on the tokens before it only): the vectors are those each input gets
+    alone, and /metrics counts the tokens shared."""
+    from jan.host.engine.native import Model, init_backend
+
+    instruction = "Instruct: Given a question about the sea, retrieve passages that answer it\n"
+    queries = [f"{instruction}Query: where does the {w} go at night?" for w in WORDS]
+    queries += [instruction + "Query: where does the", queries[0]]  # a prefix, a duplicate
+    async with engine_for() as engine:
+        spec = spec_for(smollm_path)
+        batch = await engine.embed(spec, queries)
+        alone = [(await engine.embed(spec, [q])).vectors[0] for q in queries]
+        metrics = engine.metrics_text()
+    for got, want in zip(batch.vectors, alone, strict=True):
+        # As any batch: the same vector up to float rounding.
+        assert sum(x * y for x, y in zip(got, want, strict=True)) > 0.9999
+    assert batch.vectors[0] != batch.vectors[1]
+
+    init_backend()
+    model = Model(str(smollm_path))
+    try:
+        tokens = [model.tokenize(q, add_special=True, parse_special=False) for q in queries]
+    finally:
+        model.free()
+    distinct = {tuple(t[:k]) for t in tokens for k in range(1, len(t) + 1)}
+    counted = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if "embedding" in line
+                   and not line.startswith("#"))
+    label = f'{{model="{spec.model_id}"}}'
+    assert int(counted["jan_engine_embedding_inputs_total" + label]) == 2 * len(queries)
+    assert int(counted["jan_engine_embedding_tokens_total" + label]) == 2 * batch.prompt_tokens
+    # One decode for the batch (alone, nothing is shared): each distinct opening decoded once.
+    assert int(counted["jan_engine_embedding_shared_tokens_total" + label]) == \
+        batch.prompt_tokens - len(distinct)

@@ -8,7 +8,8 @@ A separate context keeps pooling settings away from the generation context and l
 loop's KV cache (and its prefix reuse) untouched. Inputs are packed many to a decode, one
 sequence each (from one request or several waiting together), up to the batch size; while
 sequences are generating, a decode holds at most ``budget`` tokens so they get their next token
-soon. The KV cache is unified here: the inputs of one decode share the whole context.
+soon. The KV cache is unified here: the inputs of one decode share the whole context, and in a
+causal model inputs that open alike share those tokens (``Packing``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class EmbedJob:
     id: int
     inputs: list[list[int]]
     vectors: list[list[float]] = field(default_factory=list)
+    shared_tokens: int = 0  # decoded once for an earlier input with the same opening
 
     @property
     def done(self) -> bool:
@@ -55,6 +57,60 @@ class EmbedJob:
     @property
     def prompt_tokens(self) -> int:
         return sum(len(t) for t in self.inputs)
+
+
+class Packing:
+    """The inputs of one decode, laid out as batch entries (token, position, sequences).
+
+    With ``share``, inputs that open with the same tokens (an instruction every query carries, a
+    common template) share those tokens' entries: in a causal model a token's hidden state depends
+    on the tokens up to it alone, so each shared token is decoded once, its KV cell belongs to
+    every sequence that passes through it, and its row counts in each of their means. The entries
+    form a tree of prefixes, kept in the order they were added, so each sequence's positions
+    rise through the batch (as llama.cpp requires).
+    """
+
+    def __init__(self, share: bool) -> None:
+        self.share = share
+        self.inputs: list[list[int]] = []
+        self.entries: list[tuple[int, int, list[int]]] = []
+        self.paths: list[list[int]] = []  # per input, its tokens' entries
+        self.shared: list[int] = []  # per input, its tokens an earlier input had added
+        self._child: dict[tuple[int, int], int] = {}  # (parent entry or -1, token) -> entry
+
+    def cost(self, tokens: list[int]) -> int:
+        """The entries ``tokens`` would add."""
+        parent = -1
+        for k, tok in enumerate(tokens):
+            entry = self._child.get((parent, tok)) if self.share else None
+            if entry is None:
+                return len(tokens) - k
+            parent = entry
+        return 0
+
+    def add(self, tokens: list[int]) -> None:
+        seq, parent, path = len(self.paths), -1, []
+        shared = 0
+        for pos, tok in enumerate(tokens):
+            entry = self._child.get((parent, tok)) if self.share else None
+            shared += entry is not None
+            if entry is None:
+                entry = len(self.entries)
+                self.entries.append((tok, pos, []))
+                if self.share:
+                    self._child[(parent, tok)] = entry
+            self.entries[entry][2].append(seq)
+            path.append(entry)
+            parent = entry
+        self.inputs.append(tokens)
+        self.paths.append(path)
+        self.shared.append(shared)
+
+    def unshared(self) -> Packing:
+        out = Packing(share=False)
+        for tokens in self.inputs:
+            out.add(tokens)
+        return out
 
 
 class Embedder:
@@ -66,58 +122,61 @@ class Embedder:
             from .hidden import HiddenStates  # numpy: only once a model embeds
 
             self.hidden = HiddenStates(model.n_embd)
+        # Shared openings need our own pooling (llama.cpp's pools by a token's first sequence).
+        self.causal = model.causal_attention
         self.ctx = self._context()
 
     def _context(self) -> Context:
         return Context(self.model, n_ctx=self.n_ctx, n_seq=EMBED_SEQS, n_batch=self.n_ctx,
                        n_threads=self.n_threads, embeddings=self.hidden is None, unified=True,
-                       eval_callback=self.hidden.callback if self.hidden else None)
+                       eval_callback=self.hidden.callback if self.hidden else None,
+                       seqs_per_token=EMBED_SEQS if self.hidden else 1)
 
     def step(self, jobs: deque[EmbedJob], budget: int) -> list[EmbedJob]:
         """One decode over the next waiting inputs (oldest job first); the jobs it finished."""
         budget = min(budget, self.ctx.n_batch)
-        todo: list[tuple[EmbedJob, int]] = []
-        used = 0
+        packing = Packing(share=self.hidden is not None and self.causal)
+        todo: list[EmbedJob] = []
         for job in jobs:
             for i in range(len(job.vectors), len(job.inputs)):
-                n = len(job.inputs[i])
-                if len(todo) >= EMBED_SEQS or (todo and used + n > budget):
+                cost = packing.cost(job.inputs[i])
+                if len(todo) >= EMBED_SEQS or (todo and len(packing.entries) + cost > budget):
                     break
-                todo.append((job, i))
-                used += n
+                packing.add(job.inputs[i])
+                todo.append(job)
             else:
                 continue
             break
-        vectors = self._vectors([job.inputs[i] for job, i in todo])
-        for (job, _), vector in zip(todo, vectors, strict=True):
+        vectors, packing = self._vectors(packing)
+        for job, vector, shared in zip(todo, vectors, packing.shared, strict=True):
             job.vectors.append(vector)
+            job.shared_tokens += shared
         finished = [j for j in jobs if j.done]
         for j in finished:
             jobs.remove(j)
         return finished
 
-    def _vectors(self, inputs: list[list[int]]) -> list[list[float]]:
-        """One decode, one sequence per input."""
+    def _vectors(self, packing: Packing) -> tuple[list[list[float]], Packing]:
+        """One decode, one sequence per input; the vectors and the packing decoded."""
         self.ctx.clear()
         self.ctx.clear_batch()
         if self.hidden is not None:
             self.hidden.clear()  # a failed decode may have left rows
-        for seq, tokens in enumerate(inputs):
-            for pos, tok in enumerate(tokens):  # pooling reads every token's output
-                self.ctx.add(tok, pos, seq, True)
+        for token, pos, seqs in packing.entries:  # pooling reads every token's output
+            self.ctx.add_shared(token, pos, seqs, True)
         rc = self.ctx.decode()
         if rc != 0:
             raise RuntimeError(f"embedding failed (llama_decode code {rc})")
         if self.hidden is None:
-            pooled = [self.ctx.embedding(seq) for seq in range(len(inputs))]
+            pooled = [self.ctx.embedding(seq) for seq in range(len(packing.paths))]
         else:
-            pooled = self.hidden.pooled([len(t) for t in inputs])
+            pooled = self.hidden.pooled(packing.paths, len(packing.entries))
             if pooled is None:  # this graph has no hidden-state tensor by that name
                 self.ctx.free()
                 self.hidden = None
                 self.ctx = self._context()
-                return self._vectors(inputs)
-        return [_normalise(v) for v in pooled]
+                return self._vectors(packing.unshared())
+        return [_normalise(v) for v in pooled], packing
 
     def free(self) -> None:
         self.ctx.free()

@@ -21,16 +21,18 @@ def check_inputs(inputs: list[str]) -> None:
         raise InvalidRequest(f"input may hold at most {MAX_EMBED_INPUTS} items", param="input")
 
 
-async def embed_all(runner: Any, inputs: list[str]) -> Embeddings:
-    out = Embeddings(vectors=[], prompt_tokens=0)
+async def embed_all(runner: Any, inputs: list[str]) -> tuple[Embeddings, int]:
+    """The vectors, and how many of the prompt tokens were decoded once for several inputs."""
+    out, shared = Embeddings(vectors=[], prompt_tokens=0), 0
     for start in range(0, len(inputs), EMBED_BATCH):
         part = await _embed_part(runner, inputs[start:start + EMBED_BATCH])
         out.vectors += part.vectors
         out.prompt_tokens += part.prompt_tokens
-    return out
+        shared += part.shared_tokens
+    return out, shared
 
 
-async def _embed_part(runner: Any, inputs: list[str]) -> Embeddings:
+async def _embed_part(runner: Any, inputs: list[str]) -> Embedded:
     rid, q = runner.open_stream()
     try:
         runner.send(Embed(id=rid, inputs=inputs))
@@ -38,7 +40,7 @@ async def _embed_part(runner: Any, inputs: list[str]) -> Embeddings:
     finally:
         runner.close_stream(rid)
     if isinstance(ev, Embedded):
-        return Embeddings(vectors=ev.vectors, prompt_tokens=ev.prompt_tokens)
+        return ev
     if isinstance(ev, Failed):
         raise api_error(ev)
     raise Unavailable(getattr(ev, "message", "the runner stopped"))

@@ -63,16 +63,12 @@ class HiddenStates:
     def clear(self) -> None:
         self.rows = []
 
-    def pooled(self, lengths: list[int]) -> list[list[float]] | None:
-        """Mean-pooled vectors of consecutive inputs of ``lengths`` tokens (the caller
+    def pooled(self, paths: list[list[int]], n_rows: int) -> list[list[float]] | None:
+        """Per input, the mean of the rows of its tokens' batch entries (``paths``; the caller
         normalises them, as it does embedding mode's), or None when the decode did not capture
-        one row per token (this graph has no such tensor)."""
+        ``n_rows`` rows, one per entry (this graph has no such tensor)."""
         rows, self.rows = self.rows, []
         hidden = np.concatenate(rows) if rows else np.empty((0, self.n_embd), np.float32)
-        if hidden.shape[0] != sum(lengths):
+        if hidden.shape[0] != n_rows:
             return None
-        out, start = [], 0
-        for n in lengths:
-            out.append(hidden[start:start + n].mean(axis=0).tolist())
-            start += n
-        return out
+        return [hidden[path].mean(axis=0).tolist() for path in paths]

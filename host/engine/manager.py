@@ -132,10 +132,13 @@ class EngineManager:
         slot = self._slot(spec)
         slot.active += 1  # no generation slot: the runner embeds between steps
         try:
-            return await embed_all(await self._ensure(slot), inputs)
+            out, shared = await embed_all(await self._ensure(slot), inputs)
         finally:
             slot.active -= 1
             slot.last_used = time.monotonic()
+        self.stats.embedded(spec.model_id, inputs=len(inputs), prompt=out.prompt_tokens,
+                            shared=shared)
+        return out
 
     async def load(self, spec: LoadSpec) -> LoadedModel:
         if spec.remote:

@@ -46,6 +46,16 @@ class Model:
         )
         self._piece = ctypes.create_string_buffer(256)
 
+    @property
+    def causal_attention(self) -> bool:
+        """A decoder whose tokens see only the tokens before them (no recurrent state): a
+        token's hidden state then depends on its prefix alone."""
+        if self.encoder_only or L.llama_model_is_recurrent(self.ptr) or L.llama_model_is_hybrid(
+                self.ptr):
+            return False
+        arch = self.meta("general.architecture")
+        return self.meta(f"{arch}.attention.causal") != "false"
+
     def meta(self, key: str) -> str | None:
         buf = ctypes.create_string_buffer(1 << 16)
         n = L.llama_model_meta_val_str(self.ptr, key.encode(), buf, len(buf))
@@ -105,6 +115,7 @@ class Context:
     def __init__(
         self, model: Model, *, n_ctx: int, n_seq: int, n_batch: int, n_threads: int,
         embeddings: bool = False, unified: bool = False, eval_callback: object = None,
+        seqs_per_token: int = 1,
     ) -> None:
         p = L.llama_context_default_params()
         p.n_ctx = n_ctx
@@ -133,7 +144,7 @@ class Context:
         self.mem = L.llama_get_memory(self.ptr)
         self.n_batch = n_batch
         self.n_ctx_seq = int(L.llama_n_ctx_seq(self.ptr))
-        self.batch = L.llama_batch_init(n_batch, 0, 1)
+        self.batch = L.llama_batch_init(n_batch, 0, seqs_per_token)
         self._n = 0
 
     # -- batch -------------------------------------------------------------------------------
@@ -150,6 +161,18 @@ class Context:
         b.logits[i] = logits
         self._n = i + 1
         return i
+
+    def add_shared(self, token: int, pos: int, seqs: Sequence[int], logits: bool) -> None:
+        """Append one token that belongs to several sequences at once (at most the context's
+        ``seqs_per_token``): decoded once, its KV cell is in each of theirs."""
+        b, i = self.batch, self._n
+        b.token[i] = token
+        b.pos[i] = pos
+        b.n_seq_id[i] = len(seqs)
+        for k, seq in enumerate(seqs):
+            b.seq_id[i][k] = seq
+        b.logits[i] = logits
+        self._n = i + 1
 
     def add_many(self, tokens: Sequence[int], pos0: int, seq: int, last_logits: bool) -> int:
         b, i = self.batch, self._n

@@ -111,6 +111,7 @@ class Embedded(BaseModel):
     id: int
     vectors: list[list[float]]
     prompt_tokens: int
+    shared_tokens: int = 0  # of the prompt tokens, those decoded once for several inputs
 
 
 Event = Annotated[

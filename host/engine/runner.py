@@ -215,7 +215,8 @@ class Runner:
                       else N_BATCH * 4)
             for job in self._embedder.step(self.embeds, budget):
                 self.out.send(Embedded(id=job.id, vectors=job.vectors,
-                                       prompt_tokens=job.prompt_tokens))
+                                       prompt_tokens=job.prompt_tokens,
+                                       shared_tokens=job.shared_tokens))
         except RuntimeError as exc:  # fail what was waiting, keep the runner
             for job in self.embeds:
                 self.out.send(Failed(id=job.id, status=500, code="embedding_failed",

@@ -2,7 +2,8 @@
 
 Per model: requests finished, prompt tokens, prompt tokens served from the KV cache (the slot's
 own, restored from disk or copied from another sequence), of those restored from disk, of those
-copied, and generated tokens; plus the size of the on-disk KV cache.
+copied, and generated tokens; embedding inputs, their tokens, and of those the ones decoded once
+for several inputs; plus the size of the on-disk KV cache.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ COUNTERS = {
     "restored_tokens": "Of the cached tokens, those restored from the on-disk KV cache.",
     "shared_tokens": "Of the cached tokens, those copied from another sequence's prefix.",
     "completion_tokens": "Tokens generated.",
+    "embedding_inputs": "Inputs embedded by the local engine.",
+    "embedding_tokens": "Tokens of the inputs embedded.",
+    "embedding_shared_tokens": "Of the embedding tokens, those decoded once for several inputs "
+                               "that open alike.",
 }
 
 
@@ -38,6 +43,12 @@ class EngineStats:
         c["restored_tokens"] += restored
         c["shared_tokens"] += shared
         c["completion_tokens"] += completion
+
+    def embedded(self, model_id: str, *, inputs: int, prompt: int, shared: int) -> None:
+        c = self.by_model[model_id]
+        c["embedding_inputs"] += inputs
+        c["embedding_tokens"] += prompt
+        c["embedding_shared_tokens"] += shared
 
     def kv_cache_bytes(self) -> int:
         if self.kv_dir is None or not self.kv_dir.is_dir():
