@@ -38,7 +38,8 @@ class Script:
     async def chat(self, request: Request) -> Any:
         body = await request.json()
         self.seen.append({"body": body, "auth": request.headers.get("authorization"),
-                          "peer": request.client.port if request.client else None})
+                          "peer": request.client.port if request.client else None,
+                          "proxy_auth": request.headers.get("proxy-authorization")})
         what = self.plan.pop(0) if self.plan else "ok"
         if what == "429":
             return JSONResponse({"error": {"message": "slow down", "type": "rate_limit"}},
@@ -196,6 +197,24 @@ async def test_streams_reuse_one_upstream_connection(make_host, data_folder, key
     # Pooled connections: the health check's and the first request's (a new connection per
     # request would show 4 ports)
     assert len(peers) == 4 and len(set(peers)) <= 2, peers
+
+
+async def test_the_upstream_is_reached_through_the_proxy_the_environment_names(
+        make_host, data_folder, key_env, monkeypatch) -> None:
+    """HTTP_PROXY (with credentials) is used for an upstream that NO_PROXY does not exempt:
+    here the scripted upstream plays the proxy for a host name that does not resolve."""
+    script = Script()
+    async with upstream(script) as url:
+        proxy = url.removesuffix("/v1").replace("http://", "http://user:pw@")
+        for name in ("no_proxy", "NO_PROXY", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        setup_folder(data_folder, ["http://upstream.invalid/v1"])
+        async with make_host() as jan, asgi_client(jan) as c:
+            r = await c.post("/v1/chat/completions", json=chat_body())
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "Hello from upstream"
+    assert script.seen[0]["proxy_auth"] == "Basic dXNlcjpwdw=="  # user:pw
 
 
 async def test_429_retry_after_then_success_and_errors(make_host, data_folder, key_env,

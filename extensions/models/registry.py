@@ -20,7 +20,7 @@ from typing import Any
 
 from jan.sdk import InvalidRequest, NotFound
 from jan.sdk.events import MODEL_ADDED, MODEL_REMOVED
-from jan.sdk.inference import REMOTE_INFERENCE, LoadSpec
+from jan.sdk.inference import REMOTE_INFERENCE, LoadSpec, is_remote_engine
 from jan.sdk.services import ModelCatalog, ModelEntry
 from jan.sdk.storage import Folder
 
@@ -276,6 +276,8 @@ class ModelsRegistry:
             self._parsed.pop(folder, None)
 
     def load_spec(self, entry: ModelEntry, overrides: dict[str, Any] | None = None) -> LoadSpec:
+        if is_remote_engine(entry.engine):  # no local engine settings apply (and no file read)
+            return build_spec(entry, {}, overrides, self.gguf)
         defaults = engine_defaults(self.data.root / "engines", entry.engine, self.log)
         return build_spec(entry, defaults, overrides, self.gguf,
                           budget=budget_bytes(self.host_settings))
