@@ -238,7 +238,7 @@ class ClosingStream(StreamingResponse):
     the response ends.
 
     Starlette streams from a second task while the first listens for the client leaving; the
-    head and the first chunk go out before that task group starts (about 0.2 ms sooner: the
+    head and the first chunk go out before that task group starts (about 0.3 ms sooner: the
     first token is what a user waits for). And Starlette stops iterating a body on disconnect
     without closing it; if that happens while the body generator is parked at a ``yield`` its
     ``finally`` would only run when the garbage collector gets to it, and the generation would
