@@ -78,33 +78,34 @@ class Packing:
         self.shared: list[int] = []  # per input, its tokens an earlier input had added
         self._child: dict[tuple[int, int], int] = {}  # (parent entry or -1, token) -> entry
 
-    def cost(self, tokens: list[int]) -> int:
-        """The entries ``tokens`` would add."""
-        parent = -1
-        for k, tok in enumerate(tokens):
-            entry = self._child.get((parent, tok)) if self.share else None
+    def _known(self, tokens: list[int]) -> list[int]:
+        """The entries of the longest opening of ``tokens`` already packed."""
+        path, parent = [], -1
+        for tok in tokens if self.share else ():
+            entry = self._child.get((parent, tok))
             if entry is None:
-                return len(tokens) - k
-            parent = entry
-        return 0
-
-    def add(self, tokens: list[int]) -> None:
-        seq, parent, path = len(self.paths), -1, []
-        shared = 0
-        for pos, tok in enumerate(tokens):
-            entry = self._child.get((parent, tok)) if self.share else None
-            shared += entry is not None
-            if entry is None:
-                entry = len(self.entries)
-                self.entries.append((tok, pos, []))
-                if self.share:
-                    self._child[(parent, tok)] = entry
-            self.entries[entry][2].append(seq)
+                break
             path.append(entry)
             parent = entry
+        return path
+
+    def cost(self, tokens: list[int]) -> int:
+        """The entries ``tokens`` would add."""
+        return len(tokens) - len(self._known(tokens))
+
+    def add(self, tokens: list[int]) -> None:
+        seq, path = len(self.paths), self._known(tokens)
+        self.shared.append(len(path))
+        for entry in path:
+            self.entries[entry][2].append(seq)
+        for pos in range(len(path), len(tokens)):
+            entry = len(self.entries)
+            self.entries.append((tokens[pos], pos, [seq]))
+            if self.share:
+                self._child[(path[-1] if path else -1, tokens[pos])] = entry
+            path.append(entry)
         self.inputs.append(tokens)
         self.paths.append(path)
-        self.shared.append(shared)
 
     def unshared(self) -> Packing:
         out = Packing(share=False)
